@@ -1,0 +1,48 @@
+"""ament_python package `hand_pose_ros`: installs `hand_pose_core` (pure Python) and the ROS 2 nodes.
+
+Builds with colcon on a ROS 2 Jazzy machine, and with plain `pip install -e .[ros]` elsewhere, where
+the ROS 2 parts come from the Jazzy wheels on PyPI.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "hand_pose_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Real-time egocentric 3D hand pose estimation for ROS 2 (Ego-Exo4D, Project Aria)",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["hand_pose_core", "hand_pose_core.*", PACKAGE, f"{PACKAGE}.*"]),
+    package_data={"hand_pose_core": ["data/*.json"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=[
+        "setuptools",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "matplotlib>=3.8",
+        "pillow>=10",
+        "tqdm>=4.66",
+        "projectaria-tools>=1.5",
+    ],
+    extras_require={
+        "ros": [
+            "ros-jazzy-rclpy[fastrtps]",
+            "ros-jazzy-std-msgs",
+            "ros-jazzy-sensor-msgs",
+            "ros-jazzy-geometry-msgs",
+            "ros-jazzy-visualization-msgs",
+            "ros-jazzy-diagnostic-msgs",
+        ],
+        "dev": ["pytest>=8", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["hand-pose = hand_pose_core.cli:main"]},
+)
