@@ -76,7 +76,7 @@ def synthetic_device_calibration() -> dict:
         "CalibrationSource": "Synthetic",
         "DeviceClassInfo": {"BuildVersion": "DVT-L", "DeviceClass": "Aria"},
         "FileFormat": {"Tags": [], "Timestamp": "", "UnixTime": 0, "Version": 3},
-        "OriginSpecification": {"ChildLabel": RGB_LABEL, "Type": "Custom"},
+        "OriginSpecification": {"ChildLabel": "camera-slam-left", "Type": "Custom"},
         "Serial": "synthetic",
         "CameraCalibrations": [rgb],
         "ImuCalibrations": [],
@@ -86,9 +86,14 @@ def synthetic_device_calibration() -> dict:
     }
 
 
+def parse_device_calibration(data: dict) -> calibration.DeviceCalibration:
+    """A device calibration from its JSON structure."""
+    return calibration.device_calibration_from_json_string(json.dumps(data))
+
+
 def write_device_calibration(data: dict, path: Path) -> Path:
     """Write a calibration JSON after checking that projectaria-tools reads it back."""
-    calibration.device_calibration_from_json_string(json.dumps(data))
+    parse_device_calibration(data)
     return write_json_atomic(path, data, indent=1)
 
 

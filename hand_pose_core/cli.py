@@ -65,6 +65,36 @@ def _check_data(args: argparse.Namespace) -> None:
         raise InputError(f"{args.gt_dir}: no ego_pose_gt_anno_*.json files ({args.anno_type} annotations)")
 
 
+def _synth(args: argparse.Namespace) -> None:
+    from hand_pose_core.synth import (
+        SynthConfig,
+        compare_statistics,
+        format_statistics,
+        generate,
+        joint_statistics,
+    )
+
+    result = generate(args.out, SynthConfig(args.takes, args.frames, args.seed, args.raw))
+    for split, split_annotations in result.annotations.items():
+        counts = split_annotations.count_hands()
+        print(
+            f"{split:<6}{len(split_annotations):>4} takes{split_annotations.num_frames:>6} frames"
+            f"{counts['left']:>6} left{counts['right']:>6} right hands"
+        )
+    print(
+        f"{result.frames_written} frames in {result.seconds:.1f} s ({result.frames_per_second:.0f} frames/s)"
+    )
+    print(format_statistics(compare_statistics(*joint_statistics(list(result.annotations.values())))))
+    print(f"wrote {args.out}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from hand_pose_core.demo import run_demo, summary
+    from hand_pose_core.synth import SynthConfig
+
+    print(summary(run_demo(args.out, SynthConfig(args.takes, args.frames, args.seed))))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hand-pose", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
     cd.add_argument("--image-dir", type=Path, help="undistorted image root (<split>/<take>/<frame>.jpg)")
     cd.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
+    sy = command("synth", _synth, "Generate a synthetic dataset in the Ego-Exo4D release layout.")
+    sy.add_argument("--out", type=Path, required=True, help="output folder")
+    sy.add_argument("--takes", type=int, default=6, help="takes (split about 70/15/15 into train/val/test)")
+    sy.add_argument("--frames", type=int, default=30, help="frames per take (3 video frames apart)")
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--raw", action="store_true", help="also write 1408x1408 fisheye frames and calibration")
+
+    de = command("demo", _demo, "Run the main job end to end on an embedded default.")
+    de.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
+    de.add_argument("--takes", type=int, default=8)
+    de.add_argument("--frames", type=int, default=40)
+    de.add_argument("--seed", type=int, default=0)
     return parser
 
 

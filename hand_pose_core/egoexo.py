@@ -201,6 +201,9 @@ def _parse_hand(frame: Mapping[str, Any], side: str, where: _Where) -> HandAnnot
         if not all(isinstance(v, bool) or v in (0, 1) for v in raw_valid):
             raise where.error(key_valid, "expected booleans")
         hand.valid_3d = np.array(raw_valid, dtype=bool)
+        unset = np.flatnonzero(hand.valid_3d & ~np.isfinite(hand.joints_3d).all(axis=1))
+        if unset.size:
+            raise where.error(key_3d, f"joint(s) {', '.join(map(str, unset))} flagged valid but not numbers")
     elif raw_valid != []:
         raise where.error(key_valid, f"validity flags without {key_3d}")
     return hand

@@ -87,6 +87,10 @@ def score_hands(
             f"predictions name {len(unknown)} take(s) not in the ground truth {gt.source}: "
             f"{_listed(unknown, ', ')}"
         )
+    if not any(record.hand.has_3d for record in gt.hands()):
+        raise InputError(
+            f"{gt.source}: no 3D ground truth to score against (a test public file has boxes only)"
+        )
     results: list[HandResult] = []
     missing: list[str] = []
     no_valid = 0

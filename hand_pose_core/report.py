@@ -86,10 +86,13 @@ def plot_pck(report: dict[str, Any], path: Path) -> Path:
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> list[Path]:
-    """report.json, per_joint_error.png and pck.png under `out_dir`, each written atomically."""
+    """report.json, per_joint_error.png and pck.png under `out_dir`, each written atomically.
+
+    report.json is written last, so it exists only when the whole report could be written.
+    """
     out_dir = ensure_dir(Path(out_dir))
-    return [
-        write_json_atomic(out_dir / "report.json", report, indent=1),
+    plots = [
         plot_per_joint(report, out_dir / "per_joint_error.png"),
         plot_pck(report, out_dir / "pck.png"),
     ]
+    return [write_json_atomic(out_dir / "report.json", report, indent=1), *plots]
