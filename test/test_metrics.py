@@ -257,8 +257,16 @@ def test_bad_prediction_shape_in_memory(small_gt, predict):
 def test_boxes_only_ground_truth_cannot_be_scored(egoexo_test_public):
     from hand_pose_core.egoexo import load_annotations
 
-    with pytest.raises(InputError, match="no hand with 3D ground truth"):
+    with pytest.raises(InputError, match=rf"{egoexo_test_public}: no 3D ground truth to score against"):
         evaluate({}, load_annotations(egoexo_test_public))
+
+
+def test_hands_without_valid_joints_leave_nothing_to_score(gt_builder):
+    gt_builder.add("take-a", 0, "right", valid=np.zeros(21, dtype=bool))
+    gt = gt_builder.build()
+    joints = gt["take-a"].frames[0].hands["right"].joints_3d
+    with pytest.raises(InputError, match="no hand with 3D ground truth and valid joints"):
+        evaluate({"take-a": {0: {"right": np.nan_to_num(joints)}}}, gt)
 
 
 # --------------------------------------------------------------------------------------- PCK and breakdowns
