@@ -32,6 +32,8 @@ setup(
         "pillow>=10",
         "tqdm>=4.66",
         "projectaria-tools>=1.5",
+        "torch>=2.1",
+        "tensorboard>=2.14",
     ],
     extras_require={
         "ros": [

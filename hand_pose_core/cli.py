@@ -6,7 +6,10 @@ Bad input ends with one line on stderr naming what and where, and exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -66,12 +69,12 @@ def _check_data(args: argparse.Namespace) -> None:
 
 
 def _synth(args: argparse.Namespace) -> None:
+    from hand_pose_core.normalization import JointNormalizer
     from hand_pose_core.synth import (
         SynthConfig,
         compare_statistics,
         format_statistics,
         generate,
-        joint_statistics,
     )
 
     result = generate(args.out, SynthConfig(args.takes, args.frames, args.seed, args.raw))
@@ -84,7 +87,7 @@ def _synth(args: argparse.Namespace) -> None:
     print(
         f"{result.frames_written} frames in {result.seconds:.1f} s ({result.frames_per_second:.0f} frames/s)"
     )
-    print(format_statistics(compare_statistics(*joint_statistics(list(result.annotations.values())))))
+    print(format_statistics(compare_statistics(JointNormalizer.fit(result.combined))))
     print(f"wrote {args.out}")
 
 
@@ -93,6 +96,77 @@ def _demo(args: argparse.Namespace) -> None:
     from hand_pose_core.synth import SynthConfig
 
     print(summary(run_demo(args.out, SynthConfig(args.takes, args.frames, args.seed))))
+
+
+def _report_skipped(skipped: list[tuple[str, str]] | dict[str, int]) -> None:
+    """Skipped hands, counted by reason, with the first few named."""
+    if isinstance(skipped, dict):
+        if any(skipped.values()):
+            print("skipped: " + ", ".join(f"{count} {what}" for what, count in skipped.items() if count))
+        return
+    if not skipped:
+        return
+    reasons = Counter(reason.split(":")[0] for _, reason in skipped)
+    print(f"skipped {len(skipped)} hands: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items()))
+    for label, reason in skipped[:5]:
+        print(f"  {label}: {reason}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from hand_pose_core.models.potter import PotterConfig
+    from hand_pose_core.training import TrainOptions, train
+
+    if args.tiny and args.model != "potter":
+        raise InputError("--tiny is a POTTER configuration: only for --model potter")
+    options = TrainOptions(
+        model=args.model,
+        gt_dir=args.gt_dir,
+        out=args.out,
+        image_dir=args.image_dir,
+        anno_type=args.anno_type,
+        init_cls=args.init_cls,
+        pretrained=args.pretrained,
+        resume=args.resume,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        workers=args.workers,
+        seed=args.seed,
+        augment=args.augment,
+        max_minutes=args.max_minutes,
+        model_options=dataclasses.asdict(PotterConfig.tiny()) if args.tiny else {},
+    )
+    result = train(options)
+    best = min(result.history, key=lambda h: h["val_loss"])
+    reference = result.mean_pose
+    print(
+        f"best epoch {best['epoch']}: val MPJPE {best['val_mpjpe']:.2f} mm, "
+        f"PA-MPJPE {best['val_pa_mpjpe']:.2f} mm (mean-pose reference on the same hands: "
+        f"{reference['val_mpjpe']:.2f} / {reference['val_pa_mpjpe']:.2f} mm)"
+    )
+    _report_skipped(result.skipped)
+    print(f"wrote {result.best} and {result.last}")
+
+
+def _infer(args: argparse.Namespace) -> None:
+    from hand_pose_core.egoexo import annotation_path, load_annotations, write_predictions
+    from hand_pose_core.inference import pick_device, predict_hands
+    from hand_pose_core.models import load_checkpoint
+
+    loaded = load_checkpoint(args.checkpoint)
+    loaded.model.to(pick_device())
+    path = annotation_path(args.gt_dir, args.split, anno_type=args.anno_type)
+    annotations = load_annotations(path)
+    if loaded.name == "lifter" and not any(r.hand.joints_2d is not None for r in annotations.hands()):
+        private = annotation_path(args.gt_dir, args.split, public=False, anno_type=args.anno_type)
+        if not private.is_file():
+            raise InputError(f"{path}: the lifter needs 2D keypoints and this file has none")
+        path, annotations = private, load_annotations(private)
+    print(f"{loaded.name} checkpoint {args.checkpoint}{' (official)' if loaded.official else ''} on {path}")
+    result = predict_hands(loaded, annotations, args.image_dir, args.split, args.batch_size, args.workers)
+    write_predictions(result.predictions, args.out)
+    _report_skipped(result.skipped)
+    print(f"wrote {args.out}: {result.num_predicted} hands")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,11 +214,39 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--takes", type=int, default=8)
     de.add_argument("--frames", type=int, default=40)
     de.add_argument("--seed", type=int, default=0)
+    tr = command("train", _train, "Train POTTER or the lifter on processed ground truth (masked MSE, Adam).")
+    tr.add_argument("--model", choices=("potter", "lifter"), required=True)
+    tr.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
+    tr.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER)")
+    tr.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
+    tr.add_argument("--init-cls", type=Path, help="POTTER-cls S12 ImageNet weights for the basic stream")
+    tr.add_argument("--pretrained", type=Path, help="start from this checkpoint's weights (ours or official)")
+    tr.add_argument("--resume", type=Path, help="continue this checkpoint's training (optimizer, epoch)")
+    tr.add_argument("--epochs", type=int, help="default: POTTER 70, lifter 30")
+    tr.add_argument("--batch-size", type=int, default=64)
+    tr.add_argument("--lr", type=float, help="default: POTTER 1e-4, lifter 2e-4")
+    tr.add_argument("--workers", type=int, default=0, help="data loading processes")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--augment", action="store_true", help="jitter crops and keypoints (off: the baseline)")
+    tr.add_argument("--max-minutes", type=float, help="stop after the epoch in which this budget runs out")
+    tr.add_argument("--tiny", action="store_true", help="the small POTTER configuration (tests, demo)")
+    tr.add_argument("--out", type=Path, default=Path("out/train"), help="checkpoints and TensorBoard logs")
+
+    inf = command("infer", _infer, "Predict every hand of a split and write the submission format.")
+    inf.add_argument("--checkpoint", type=Path, required=True, help="ours or an official POTTER checkpoint")
+    inf.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
+    inf.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER)")
+    inf.add_argument("--split", default="test", choices=("train", "val", "test"))
+    inf.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
+    inf.add_argument("--batch-size", type=int, default=64)
+    inf.add_argument("--workers", type=int, default=0)
+    inf.add_argument("--out", type=Path, required=True, help="submission JSON to write")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args.run(args)
     except InputError as exc:

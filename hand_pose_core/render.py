@@ -20,7 +20,7 @@ NEAR = 0.08  # metres: limbs are cut at this depth
 FINGER_RADIUS = {"thumb": 0.0105, "index": 0.0090, "middle": 0.0092, "ring": 0.0086, "pinky": 0.0075}
 FOREARM_LENGTH = 0.25
 FOREARM_RADIUS = (0.026, 0.034)  # at the wrist, at the elbow end
-FINGER_TINT = 0.22  # how far each finger's colour leans to its skeleton colour (a learnable cue)
+FINGER_TINT = 0.4  # how far each finger's colour leans to its skeleton colour (a learnable cue)
 
 
 @dataclass

@@ -42,6 +42,7 @@ from hand_pose_core.handmodel import (
     rotation_from_axes,
     subject_scale,
 )
+from hand_pose_core.normalization import JointNormalizer
 from hand_pose_core.reference import official_joint_stats
 from hand_pose_core.render import Canvas, draw_disc, draw_hand, scene_background
 from hand_pose_core.skeleton import BONES, FINGER_JOINTS, HAND_SIDES, NUM_JOINTS, PALM_BONES
@@ -77,8 +78,8 @@ DEPTH_RANGE = (0.30, 0.52)
 DISTAL_AXIS = np.array([-0.50, 0.08, 0.86])
 PALMAR_HINT = np.array([0.8, 0.0, 0.6])
 # Rotation-vector spread (radians, about the camera's x, y, z) over takes and within a take.
-ORIENTATION_SPREAD = np.array([0.3, 0.2, 0.15])
-ORIENTATION_MOTION = np.array([0.2, 0.15, 0.15])
+ORIENTATION_SPREAD = np.array([0.15, 0.1, 0.08])
+ORIENTATION_MOTION = np.array([0.32, 0.22, 0.19])
 SKIN_TONES = np.array([[0.93, 0.76, 0.65], [0.85, 0.64, 0.52], [0.72, 0.52, 0.39], [0.55, 0.38, 0.27]])
 
 
@@ -283,6 +284,12 @@ class SynthResult:
     files: list[Path] = field(default_factory=list)
 
     @property
+    def combined(self) -> Annotations:
+        """All splits as one set of takes (the test split with its full 3D)."""
+        takes = {uid: take for split in self.annotations.values() for uid, take in split.takes.items()}
+        return Annotations(takes, f"synthetic data in {self.root}")
+
+    @property
     def frames_per_second(self) -> float:
         return self.frames_written / self.seconds if self.seconds > 0 else float("nan")
 
@@ -348,27 +355,9 @@ def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResu
     return result
 
 
-def joint_statistics(annotations: list[Annotations]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-joint mean and std (21x3, mm) of wrist-relative valid joints, left and right pooled."""
-    sums, squares, counts = np.zeros((NUM_JOINTS, 3)), np.zeros((NUM_JOINTS, 3)), np.zeros((NUM_JOINTS, 1))
-    for split in annotations:
-        for record in split.hands():
-            hand = record.hand
-            if not hand.has_3d:
-                continue
-            relative = (hand.joints_3d - hand.joints_3d[0]) * 1000.0
-            valid = hand.valid_3d.copy()
-            valid[0] = True
-            sums[valid] += relative[valid]
-            squares[valid] += relative[valid] ** 2
-            counts[valid] += 1
-    counts = np.maximum(counts, 1)
-    mean = sums / counts
-    return mean, np.sqrt(np.maximum(squares / counts - mean**2, 0.0))
-
-
-def compare_statistics(mean: np.ndarray, std: np.ndarray) -> dict:
-    """How per-joint statistics (mm) differ from the official ones (joints 1-20; the wrist is 0)."""
+def compare_statistics(stats: JointNormalizer) -> dict:
+    """How per-joint statistics differ from the official ones (joints 1-20; the wrist is 0)."""
+    mean, std = stats.mean, stats.std
     ref_mean, ref_std = official_joint_stats()
     return {
         "mean_abs_difference_mm": np.abs(mean - ref_mean)[1:].mean(axis=0).tolist(),

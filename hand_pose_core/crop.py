@@ -1,0 +1,80 @@
+"""The Ego-Exo4D baseline's hand crop: one implementation for training, inference and the node.
+
+A box becomes a centre and a square side (max of width and height, times 1.25; the baseline expresses
+it in units of pixel_std = 200, which cancels out). The square is warped without rotation to the
+model's input size with bilinear sampling (pixel centres at integer coordinates, zeros outside), and
+normalised with the ImageNet mean and std.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BOX_SCALE = 1.25
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class CropWindow:
+    """A square window of the image: its centre and side in image pixels."""
+
+    centre: np.ndarray  # (2,)
+    side: float
+
+    @classmethod
+    def from_box(cls, bbox: np.ndarray, scale: float = BOX_SCALE) -> CropWindow:
+        x1, y1, x2, y2 = (float(v) for v in bbox)
+        return cls(np.array([(x1 + x2) / 2, (y1 + y2) / 2]), max(x2 - x1, y2 - y1) * scale)
+
+    def to_crop(self, points: np.ndarray, size: int) -> np.ndarray:
+        """Image pixels (..., 2) -> crop pixels."""
+        return (np.asarray(points) - self.centre) * (size / self.side) + size / 2
+
+    def to_image(self, points: np.ndarray, size: int) -> np.ndarray:
+        """Crop pixels (..., 2) -> image pixels."""
+        return (np.asarray(points) - size / 2) * (self.side / size) + self.centre
+
+
+def box_is_usable(bbox: np.ndarray | None, width: int, height: int) -> str | None:
+    """Why a box cannot be cropped (None when it can): missing, empty, or wholly outside the image."""
+    if bbox is None:
+        return "no box"
+    x1, y1, x2, y2 = bbox
+    if not (x2 > x1 and y2 > y1):
+        return "box of zero size"
+    if x2 < 0 or y2 < 0 or x1 > width - 1 or y1 > height - 1:
+        return "box outside the image"
+    return None
+
+
+def warp_crop(image: np.ndarray, window: CropWindow, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (size, size, 3) float32 in [0, 255], bilinear, zeros outside the image."""
+    height, width = image.shape[:2]
+    steps = np.arange(size, dtype=np.float64)
+    xs, ys = window.to_image(
+        np.stack([steps, steps], axis=1), size
+    ).T  # image x of each column, y of each row
+    x0, y0 = np.floor(xs).astype(np.int64), np.floor(ys).astype(np.int64)
+    fx, fy = (xs - x0).astype(np.float32), (ys - y0).astype(np.float32)
+    out = np.zeros((size, size, image.shape[2]), dtype=np.float32)
+    source = image.astype(np.float32)
+    for dy, wy in ((0, 1.0 - fy), (1, fy)):
+        rows = y0 + dy
+        row_ok = (rows >= 0) & (rows < height)
+        for dx, wx in ((0, 1.0 - fx), (1, fx)):
+            cols = x0 + dx
+            col_ok = (cols >= 0) & (cols < width)
+            weight = (wy * row_ok)[:, None] * (wx * col_ok)[None, :]
+            sample = source[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)]
+            out += weight[..., None] * sample
+    return out
+
+
+def normalize_crop(crop: np.ndarray) -> np.ndarray:
+    """(S, S, 3) float in [0, 255] -> (3, S, S) float32 with ImageNet normalisation."""
+    return np.ascontiguousarray(
+        ((crop / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1), np.float32
+    )

@@ -1,0 +1,171 @@
+"""Samples for training and inference from processed ground truth: crops for POTTER, 2D keypoints for
+the lifter. Hands that cannot be used are skipped with a reason, counted and reported by the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from hand_pose_core.camera import BENCHMARK_CAMERA
+from hand_pose_core.crop import CropWindow, box_is_usable, normalize_crop, warp_crop
+from hand_pose_core.egoexo import Annotations, HandRecord, image_path
+from hand_pose_core.metrics import hand_label
+from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
+from hand_pose_core.skeleton import NUM_JOINTS
+
+# Optional training augmentation of the crop window and brightness (off by default, as the baseline).
+AUGMENT_SCALE = 0.1
+AUGMENT_SHIFT = 0.05
+AUGMENT_BRIGHTNESS = 0.2
+AUGMENT_KEYPOINT_NOISE_PX = 1.5
+
+
+@dataclass
+class HandSelection:
+    """The hands a model can use, and the others with why not."""
+
+    records: list[HandRecord] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (hand label, reason)
+
+    def skip(self, record: HandRecord, reason: str) -> None:
+        self.skipped.append((hand_label(record.take_uid, record.frame_number, record.side), reason))
+
+
+def select_hands(annotations: Annotations, model: str, with_targets: bool) -> HandSelection:
+    """POTTER needs a usable box, the lifter 2D keypoints; training also needs valid 3D joints."""
+    selection = HandSelection()
+    for record in annotations.hands():
+        hand = record.hand
+        if model == "potter":
+            reason = box_is_usable(hand.bbox, BENCHMARK_CAMERA.width, BENCHMARK_CAMERA.height)
+        elif hand.joints_2d is None or not np.isfinite(hand.joints_2d).all(axis=1).any():
+            reason = "no 2D keypoints"
+        else:
+            reason = None
+        if reason is None and with_targets and not (hand.has_3d and hand.valid_3d.any()):
+            reason = "no valid 3D joints"
+        if reason is None:
+            selection.records.append(record)
+        else:
+            selection.skip(record, reason)
+    return selection
+
+
+def _targets(record: HandRecord, targets: JointNormalizer | None) -> tuple[np.ndarray, np.ndarray]:
+    hand = record.hand
+    if targets is None or not hand.has_3d:
+        return np.zeros((NUM_JOINTS, 3), np.float32), np.zeros(NUM_JOINTS, np.float32)
+    normalised = targets.normalize(hand.joints_3d - hand.joints_3d[0])
+    valid = hand.valid_3d.copy()
+    valid[0] = True  # the wrist-relative wrist is exactly 0
+    return np.nan_to_num(normalised).astype(np.float32), valid.astype(np.float32)
+
+
+class CropDataset(Dataset):
+    """Baseline crops (ImageNet-normalised, CHW) with normalised wrist-relative targets.
+
+    An image that cannot be read gives `ok = False` and zeros, so the caller can skip and count it.
+    """
+
+    def __init__(
+        self,
+        records: list[HandRecord],
+        image_root: Path,
+        split: str,
+        size: int,
+        targets: JointNormalizer | None = None,
+        augment: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.records, self.image_root, self.split, self.size = records, Path(image_root), split, size
+        self.targets, self.augment, self.seed, self.epoch = targets, augment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def path(self, index: int) -> Path:
+        record = self.records[index]
+        return image_path(self.image_root, self.split, record.take_name, record.frame_number)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        record = self.records[index]
+        target, valid = _targets(record, self.targets)
+        window = CropWindow.from_box(record.hand.bbox)
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
+        if rng is not None:
+            shift = rng.uniform(-AUGMENT_SHIFT, AUGMENT_SHIFT, size=2) * window.side
+            window = CropWindow(
+                window.centre + shift, window.side * rng.uniform(1 - AUGMENT_SCALE, 1 + AUGMENT_SCALE)
+            )
+        try:
+            with Image.open(self.path(index)) as image:
+                pixels = np.asarray(image.convert("RGB"))
+            ok = True
+        except (OSError, UnidentifiedImageError):
+            pixels, ok = None, False
+        if ok:
+            crop = warp_crop(pixels, window, self.size)
+            if rng is not None:
+                crop = np.clip(crop * rng.uniform(1 - AUGMENT_BRIGHTNESS, 1 + AUGMENT_BRIGHTNESS), 0, 255)
+            image_tensor = torch.from_numpy(normalize_crop(crop))
+        else:
+            image_tensor = torch.zeros(3, self.size, self.size)
+        return {
+            "image": image_tensor,
+            "target": torch.from_numpy(target),
+            "valid": torch.from_numpy(valid),
+            "index": torch.tensor(index),
+            "ok": torch.tensor(ok),
+        }
+
+
+class KeypointDataset(Dataset):
+    """Normalised 2D keypoints with a validity mask, and normalised wrist-relative targets."""
+
+    def __init__(
+        self,
+        records: list[HandRecord],
+        inputs: KeypointNormalizer,
+        targets: JointNormalizer | None = None,
+        augment: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.records, self.inputs, self.targets = records, inputs, targets
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        record = self.records[index]
+        pixels = record.hand.joints_2d
+        present = np.isfinite(pixels).all(axis=1)
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            pixels = pixels + rng.normal(0.0, AUGMENT_KEYPOINT_NOISE_PX, size=pixels.shape)
+        keypoints = np.nan_to_num(self.inputs.normalize(pixels)).astype(np.float32)
+        target, valid = _targets(record, self.targets)
+        return {
+            "keypoints": torch.from_numpy(keypoints),
+            "present": torch.from_numpy(present),
+            "target": torch.from_numpy(target),
+            "valid": torch.from_numpy(valid),
+            "index": torch.tensor(index),
+            "ok": torch.tensor(True),
+        }
+
+
+def model_inputs(model: str, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """The tensors a model's forward takes, from a batch of its dataset."""
+    return (batch["image"],) if model == "potter" else (batch["keypoints"], batch["present"])
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """The baseline's loss: sum over joints of mean_xyz((p - g)^2) * valid, over the sum of valid."""
+    per_joint = ((prediction - target) ** 2).mean(dim=-1)
+    return (per_joint * valid).sum() / valid.sum().clamp(min=1.0)

@@ -1,0 +1,78 @@
+"""Batched wrist-relative predictions for the hands of an annotation file: `hand-pose infer` and the
+validation of training both go through `predict_hands`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from hand_pose_core.data import CropDataset, HandSelection, KeypointDataset, model_inputs, select_hands
+from hand_pose_core.egoexo import Annotations, Predictions
+from hand_pose_core.errors import InputError
+from hand_pose_core.metrics import hand_label
+from hand_pose_core.models import LoadedModel
+
+
+@dataclass
+class InferenceResult:
+    predictions: Predictions
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (hand label, reason)
+
+    @property
+    def num_predicted(self) -> int:
+        return sum(len(hands) for frames in self.predictions.values() for hands in frames.values())
+
+
+def make_dataset(
+    loaded: LoadedModel,
+    selection: HandSelection,
+    image_root: Path | None,
+    split: str,
+    with_targets: bool = False,
+) -> Dataset:
+    targets = loaded.targets if with_targets else None
+    if loaded.name == "potter":
+        if image_root is None:
+            raise InputError("POTTER needs --image-dir (undistorted images)")
+        return CropDataset(selection.records, image_root, split, loaded.input_size, targets)
+    return KeypointDataset(selection.records, loaded.inputs, targets)
+
+
+def predict_hands(
+    loaded: LoadedModel,
+    annotations: Annotations,
+    image_root: Path | None,
+    split: str,
+    batch_size: int = 64,
+    workers: int = 0,
+    progress: bool = True,
+) -> InferenceResult:
+    """Predict every usable hand; the others (no box or 2D, unreadable image) are listed as skipped."""
+    selection = select_hands(annotations, loaded.name, with_targets=False)
+    if not selection.records:
+        raise InputError(f"{annotations.source}: no hand to predict ({len(selection.skipped)} skipped)")
+    dataset = make_dataset(loaded, selection, image_root, split)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    result = InferenceResult({}, list(selection.skipped))
+    loaded.model.eval()
+    for batch in tqdm(loader, desc=f"predict {split}", unit="batch", disable=not progress, leave=False):
+        joints = loaded.predict(*model_inputs(loaded.name, batch))
+        for index, ok, hand_joints in zip(batch["index"].tolist(), batch["ok"].tolist(), joints, strict=True):
+            record = selection.records[index]
+            if not ok:
+                path = dataset.path(index) if isinstance(dataset, CropDataset) else ""
+                label = hand_label(record.take_uid, record.frame_number, record.side)
+                result.skipped.append((label, f"image cannot be read: {path}"))
+                continue
+            frames = result.predictions.setdefault(record.take_uid, {})
+            frames.setdefault(record.frame_number, {})[record.side] = hand_joints
+    return result
+
+
+def pick_device() -> torch.device:
+    """CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

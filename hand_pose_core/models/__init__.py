@@ -1,0 +1,176 @@
+"""Models and checkpoints: the POTTER hand model (image crop -> 3D) and the 2D-to-3D lifter.
+
+`build_model(name, **overrides)` gives the official default configuration unless overridden.
+`save_checkpoint` stores the configuration and normalisation with the weights, so `load_checkpoint`
+rebuilds the right model by itself; official POTTER checkpoints are recognised by their tensor names
+and use the official normalisation constants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hand_pose_core.atomic import write_atomic
+from hand_pose_core.errors import InputError
+from hand_pose_core.models.lifter import LifterConfig, PoseLifter
+from hand_pose_core.models.potter import PotterConfig, PotterHand
+from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
+
+CHECKPOINT_FORMAT = "hand_pose_ros/checkpoint-1"
+MODELS: dict[str, tuple[type, type[nn.Module]]] = {
+    "potter": (PotterConfig, PotterHand),
+    "lifter": (LifterConfig, PoseLifter),
+}
+MAX_LISTED = 10
+
+
+def _config_from_dict(config_class: type, values: Mapping[str, Any]) -> Any:
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError(f"unknown {config_class.__name__} option(s): {', '.join(unknown)}")
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def build_model(name: str, **overrides: Any) -> nn.Module:
+    """A new model: `potter` or `lifter`, official defaults unless overridden."""
+    if name not in MODELS:
+        raise InputError(f"model {name!r}: expected one of {', '.join(MODELS)}")
+    config_class, model_class = MODELS[name]
+    return model_class(_config_from_dict(config_class, overrides))
+
+
+def model_name(model: nn.Module) -> str:
+    for name, (_, model_class) in MODELS.items():
+        if isinstance(model, model_class):
+            return name
+    raise TypeError(f"{type(model).__name__} is not one of {', '.join(MODELS)}")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference with the normalisation it was trained with."""
+
+    name: str
+    model: nn.Module
+    targets: JointNormalizer
+    inputs: KeypointNormalizer | None = None
+    official: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def input_size(self) -> int | None:
+        """The crop size a POTTER model takes (None for the lifter)."""
+        return getattr(self.model.config, "image_size", None)
+
+    @torch.no_grad()
+    def predict(self, *inputs: torch.Tensor) -> np.ndarray:
+        """Model inputs (already normalised) -> wrist-relative joints in metres, (N, 21, 3)."""
+        output = self.model(*(x.to(self.device) for x in inputs))
+        return self.targets.denormalize(output.double().cpu().numpy())
+
+
+def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The tensors of a raw state dict or of a `{"state_dict": ...}` checkpoint, without `module.`."""
+    state = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError("checkpoint has no state dict of tensors")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return dict(state)
+
+
+def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load every tensor or fail listing what is missing, unexpected or of another shape."""
+    expected = model.state_dict()
+    problems = []
+    for label, names in (
+        ("missing", sorted(set(expected) - set(state))),
+        ("unexpected", sorted(set(state) - set(expected))),
+        ("wrong shape", sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)),
+    ):
+        if names:
+            more = f" (and {len(names) - MAX_LISTED} more)" if len(names) > MAX_LISTED else ""
+            problems.append(f"{len(names)} {label}: {', '.join(names[:MAX_LISTED])}{more}")
+    if problems:
+        raise InputError(f"{source}: checkpoint does not fit {type(model).__name__}: {'; '.join(problems)}")
+    model.load_state_dict(state, strict=True)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """torch.load a checkpoint file, with an error naming the path for anything unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint file")
+    try:
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            # Official and timm-style files pickle more than tensors; only load files you trust.
+            data = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise InputError(f"{path}: not a readable checkpoint (truncated or corrupt?): {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise InputError(f"{path}: expected a checkpoint dictionary, got {type(data).__name__}")
+    return dict(data)
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path: Path,
+    *,
+    targets: JointNormalizer,
+    inputs: KeypointNormalizer | None = None,
+    **meta: Any,
+) -> Path:
+    """Write weights, configuration and normalisation atomically (`epoch`, `val_loss`,
+    `optimizer_state_dict` and other metadata go in `meta`, as the official checkpoints have them)."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model_name(model),
+        "config": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(model.config).items()
+        },
+        "state_dict": model.state_dict(),
+        "targets": targets.to_dict(),
+        "inputs": inputs.to_dict() if inputs is not None else None,
+        **meta,
+    }
+    return write_atomic(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def load_checkpoint(path: Path) -> LoadedModel:
+    """A model ready for inference (eval mode, CPU) from one of our checkpoints or an official one."""
+    data = read_checkpoint(path)
+    source = str(path)
+    if data.get("format") == CHECKPOINT_FORMAT:
+        config_class, model_class = MODELS[data["model"]]
+        model = model_class(_config_from_dict(config_class, data["config"]))
+        load_state_strict(model, unwrap_state_dict(data), source)
+        inputs = KeypointNormalizer.from_dict(data["inputs"]) if data.get("inputs") else None
+        meta = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer_state_dict")}
+        return LoadedModel(
+            data["model"], model.eval(), JointNormalizer.from_dict(data["targets"]), inputs, False, meta
+        )
+    model = PotterHand(PotterConfig())
+    try:
+        state = unwrap_state_dict(data)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    load_state_strict(model, state, f"{source} (read as an official POTTER hand checkpoint)")
+    meta = {k: data[k] for k in ("epoch", "val_loss") if k in data}
+    return LoadedModel("potter", model.eval(), JointNormalizer.official(), None, True, meta)
