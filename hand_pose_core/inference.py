@@ -10,7 +10,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from hand_pose_core.data import CropDataset, HandSelection, KeypointDataset, model_inputs, select_hands
+from hand_pose_core.data import (
+    CropDataset,
+    HandSelection,
+    KeypointDataset,
+    masked_mse,
+    model_inputs,
+    select_hands,
+)
 from hand_pose_core.egoexo import Annotations, Predictions
 from hand_pose_core.errors import InputError
 from hand_pose_core.metrics import hand_label
@@ -21,6 +28,7 @@ from hand_pose_core.models import LoadedModel
 class InferenceResult:
     predictions: Predictions
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (hand label, reason)
+    loss: float | None = None  # masked MSE against the annotations, when asked for
 
     @property
     def num_predicted(self) -> int:
@@ -50,17 +58,28 @@ def predict_hands(
     batch_size: int = 64,
     workers: int = 0,
     progress: bool = True,
+    with_loss: bool = False,
 ) -> InferenceResult:
-    """Predict every usable hand; the others (no box or 2D, unreadable image) are listed as skipped."""
+    """Predict every usable hand; the others (no box or 2D, unreadable image) are listed as skipped.
+
+    `with_loss` also scores the raw outputs with the training loss in the same pass (validation).
+    """
     selection = select_hands(annotations, loaded.name, with_targets=False)
     if not selection.records:
         raise InputError(f"{annotations.source}: no hand to predict ({len(selection.skipped)} skipped)")
-    dataset = make_dataset(loaded, selection, image_root, split)
+    dataset = make_dataset(loaded, selection, image_root, split, with_targets=with_loss)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     result = InferenceResult({}, list(selection.skipped))
+    total, weight = 0.0, 0.0
     loaded.model.eval()
     for batch in tqdm(loader, desc=f"predict {split}", unit="batch", disable=not progress, leave=False):
-        joints = loaded.predict(*model_inputs(loaded.name, batch))
+        with torch.no_grad():
+            output = loaded.model(*(x.to(loaded.device) for x in model_inputs(loaded.name, batch)))
+        if with_loss:
+            valid = batch["valid"].to(loaded.device) * batch["ok"].to(loaded.device)[:, None]
+            total += masked_mse(output, batch["target"].to(loaded.device), valid).item() * valid.sum().item()
+            weight += valid.sum().item()
+        joints = loaded.targets.denormalize(output.double().cpu().numpy())
         for index, ok, hand_joints in zip(batch["index"].tolist(), batch["ok"].tolist(), joints, strict=True):
             record = selection.records[index]
             if not ok:
@@ -70,6 +89,8 @@ def predict_hands(
                 continue
             frames = result.predictions.setdefault(record.take_uid, {})
             frames.setdefault(record.frame_number, {})[record.side] = hand_joints
+    if with_loss:
+        result.loss = total / max(weight, 1.0)
     return result
 
 

@@ -109,27 +109,20 @@ def _initial_model(options: TrainOptions, train: Annotations) -> LoadedModel:
     return LoadedModel(options.model, model, JointNormalizer.fit(train), inputs)
 
 
-def _validate(
-    loaded: LoadedModel, val: Annotations, options: TrainOptions, loader: DataLoader
-) -> dict[str, float]:
-    loaded.model.eval()
-    total, weight = 0.0, 0.0
-    with torch.no_grad():
-        for batch in loader:
-            ok = batch["ok"]
-            prediction = loaded.model(*(x.to(loaded.device) for x in model_inputs(loaded.name, batch)))
-            valid = batch["valid"].to(loaded.device) * ok.to(loaded.device)[:, None]
-            total += (
-                masked_mse(prediction, batch["target"].to(loaded.device), valid).item() * valid.sum().item()
-            )
-            weight += valid.sum().item()
-    result = predict_hands(loaded, val, options.image_dir, "val", options.batch_size, options.workers, False)
+def _validate(loaded: LoadedModel, val: Annotations, options: TrainOptions) -> dict[str, float]:
+    """Validation loss and the official metrics, from one pass over the validation hands."""
+    result = predict_hands(
+        loaded,
+        val,
+        options.image_dir,
+        "val",
+        options.batch_size,
+        options.workers,
+        progress=False,
+        with_loss=True,
+    )
     report = evaluate(result.predictions, val, offset=True, allow_missing=True)
-    return {
-        "val_loss": total / max(weight, 1.0),
-        "val_mpjpe": report["mpjpe"],
-        "val_pa_mpjpe": report["pa_mpjpe"],
-    }
+    return {"val_loss": result.loss, "val_mpjpe": report["mpjpe"], "val_pa_mpjpe": report["pa_mpjpe"]}
 
 
 def train(options: TrainOptions) -> TrainResult:
@@ -166,7 +159,6 @@ def train(options: TrainOptions) -> TrainResult:
             raise InputError(f"{options.gt_dir}: no usable {name} hands ({len(selection.skipped)} skipped)")
     train_data = make_dataset(loaded, train_hands, options.image_dir, "train", with_targets=True)
     train_data.augment, train_data.seed = options.augment, options.seed
-    val_data = make_dataset(loaded, val_hands, options.image_dir, "val", with_targets=True)
     generator = torch.Generator().manual_seed(options.seed)
     train_loader = DataLoader(
         train_data,
@@ -176,7 +168,6 @@ def train(options: TrainOptions) -> TrainResult:
         generator=generator,
         drop_last=len(train_data) > options.batch_size,
     )
-    val_loader = DataLoader(val_data, options.batch_size, num_workers=options.workers)
 
     reference = evaluate(predict_mean_pose(mean_pose(train_set), val_set), val_set, offset=True)
     mean_pose_scores = {"val_mpjpe": reference["mpjpe"], "val_pa_mpjpe": reference["pa_mpjpe"]}
@@ -207,7 +198,7 @@ def train(options: TrainOptions) -> TrainResult:
         scores = {
             "epoch": epoch + 1,
             "train_loss": float(np.mean(losses)),
-            **_validate(loaded, val_set, options, val_loader),
+            **_validate(loaded, val_set, options),
         }
         history.append(scores)
         for key, value in scores.items():
