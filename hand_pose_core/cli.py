@@ -170,7 +170,10 @@ def _infer(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hand-pose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hand-pose",
+        description="Egocentric 3D hand pose: Ego-Exo4D evaluation, synthetic data, training and inference.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
