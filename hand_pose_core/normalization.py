@@ -7,17 +7,34 @@ per axis.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hand_pose_core.egoexo import Annotations
+from hand_pose_core.egoexo import Annotations, HandAnnotation
 from hand_pose_core.errors import InputError
 from hand_pose_core.reference import official_joint_stats
 from hand_pose_core.skeleton import NUM_JOINTS
 
 EPSILON = 1e-8
+
+
+def wrist_relative_moments(hands: Iterable[HandAnnotation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sums (21, 3) and squared sums (21, 3) in millimetres, and counts (21,), of the valid
+    wrist-relative joints of the 3D hands (the wrist, 0 by definition, always counts)."""
+    sums, squares, counts = np.zeros((NUM_JOINTS, 3)), np.zeros((NUM_JOINTS, 3)), np.zeros(NUM_JOINTS)
+    for hand in hands:
+        if not hand.has_3d:
+            continue
+        relative = (hand.joints_3d - hand.joints_3d[0]) * 1000.0
+        valid = hand.valid_3d.copy()
+        valid[0] = True
+        sums[valid] += relative[valid]
+        squares[valid] += relative[valid] ** 2
+        counts[valid] += 1
+    return sums, squares, counts
 
 
 @dataclass(frozen=True)
@@ -35,25 +52,11 @@ class JointNormalizer:
     @classmethod
     def fit(cls, annotations: Annotations) -> JointNormalizer:
         """Statistics of the valid wrist-relative joints of every 3D hand, left and right pooled."""
-        sums, squares, counts = (
-            np.zeros((NUM_JOINTS, 3)),
-            np.zeros((NUM_JOINTS, 3)),
-            np.zeros((NUM_JOINTS, 1)),
-        )
-        for record in annotations.hands():
-            hand = record.hand
-            if not hand.has_3d:
-                continue
-            relative = (hand.joints_3d - hand.joints_3d[0]) * 1000.0
-            valid = hand.valid_3d.copy()
-            valid[0] = True
-            sums[valid] += relative[valid]
-            squares[valid] += relative[valid] ** 2
-            counts[valid] += 1
+        sums, squares, counts = wrist_relative_moments(record.hand for record in annotations.hands())
         if counts.min() == 0:
             raise InputError(f"{annotations.source}: some joint is never valid; cannot fit normalisation")
-        mean = sums / counts
-        std = np.sqrt(np.maximum(squares / counts - mean**2, 0.0))
+        mean = sums / counts[:, None]
+        std = np.sqrt(np.maximum(squares / counts[:, None] - mean**2, 0.0))
         mean[0], std[0] = 0.0, 0.0
         return cls(mean, std)
 
