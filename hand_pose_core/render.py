@@ -136,7 +136,7 @@ def draw_disc(
 
 
 def finger_colours(skin: np.ndarray) -> dict[str | None, np.ndarray]:
-    """Skin with a slight per-finger tint; the palm (None) is plain skin."""
+    """Skin tinted toward each finger's skeleton colour; the palm (None) is plain skin."""
     colours: dict[str | None, np.ndarray] = {None: skin}
     for finger in FINGERS:
         hue = np.array(FINGER_COLOURS[finger], np.float32) / 255.0

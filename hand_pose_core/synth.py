@@ -77,6 +77,7 @@ DEPTH_RANGE = (0.30, 0.52)
 # that wrist-relative joint statistics come close to the real ones (see `compare_statistics`).
 DISTAL_AXIS = np.array([-0.50, 0.08, 0.86])
 PALMAR_HINT = np.array([0.8, 0.0, 0.6])
+BASE_ROTATION = rotation_from_axes(DISTAL_AXIS, PALMAR_HINT)
 # Rotation-vector spread (radians, about the camera's x, y, z) over takes and within a take.
 ORIENTATION_SPREAD = np.array([0.15, 0.1, 0.08])
 ORIENTATION_MOTION = np.array([0.32, 0.22, 0.19])
@@ -114,7 +115,6 @@ class HandTrack:
         self.centre_signal = SmoothSignal(rng, 2)
         self.depth = rng.uniform(*DEPTH_RANGE)
         self.depth_signal = SmoothSignal(rng, 1)
-        self.base_rotation = rotation_from_axes(DISTAL_AXIS, PALMAR_HINT)
         self.rotation_signal = SmoothSignal(rng, 3)
         self.rotation_offset = rng.normal(0.0, ORIENTATION_SPREAD, size=3)
         # With some chance the hand leaves the view to the right for a spell.
@@ -127,7 +127,7 @@ class HandTrack:
     def joints(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """(21, 3) camera-frame joints (metres) at time t, and the hand's distal axis."""
         rotvec = self.rotation_offset + ORIENTATION_MOTION * self.rotation_signal(t)
-        rotation = Rotation.from_rotvec(rotvec).as_matrix() @ self.base_rotation
+        rotation = Rotation.from_rotvec(rotvec).as_matrix() @ BASE_ROTATION
         local = local_joints(self.motion(t), self.scale)
         palm_local = local[[0, *(FINGER_JOINTS[f][0] for f in LONG_FINGERS)]].mean(axis=0)
         centre = self.centre + 0.5 * PALM_CENTRE_SPREAD * self.centre_signal(t)

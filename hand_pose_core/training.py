@@ -29,6 +29,7 @@ from hand_pose_core.models import (
     LoadedModel,
     build_model,
     load_checkpoint,
+    model_from_checkpoint,
     read_checkpoint,
     save_checkpoint,
     unwrap_state_dict,
@@ -141,7 +142,7 @@ def train(options: TrainOptions) -> TrainResult:
     start_epoch, best_loss, history = 0, float("inf"), []
     if options.resume is not None:
         state = read_checkpoint(options.resume)
-        resumed = load_checkpoint(options.resume)
+        resumed = model_from_checkpoint(state, str(options.resume))
         if resumed.name != options.model:
             raise InputError(f"{options.resume}: a {resumed.name} checkpoint, not {options.model}")
         loaded.model.load_state_dict(resumed.model.state_dict())

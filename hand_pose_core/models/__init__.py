@@ -155,8 +155,11 @@ def save_checkpoint(
 
 def load_checkpoint(path: Path) -> LoadedModel:
     """A model ready for inference (eval mode, CPU) from one of our checkpoints or an official one."""
-    data = read_checkpoint(path)
-    source = str(path)
+    return model_from_checkpoint(read_checkpoint(path), str(path))
+
+
+def model_from_checkpoint(data: Mapping[str, Any], source: str) -> LoadedModel:
+    """As `load_checkpoint`, from a checkpoint already read (`source` names it in errors)."""
     if data.get("format") == CHECKPOINT_FORMAT:
         config_class, model_class = MODELS[data["model"]]
         model = model_class(_config_from_dict(config_class, data["config"]))
