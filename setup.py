@@ -34,6 +34,9 @@ setup(
         "projectaria-tools>=1.5",
         "torch>=2.1",
         "tensorboard>=2.14",
+        "onnx>=1.16",
+        "onnxscript>=0.2",
+        "onnxruntime>=1.18",
     ],
     extras_require={
         "ros": [
@@ -44,6 +47,7 @@ setup(
             "ros-jazzy-visualization-msgs",
             "ros-jazzy-diagnostic-msgs",
         ],
+        "tensorrt": ["tensorrt>=10"],  # on a CUDA machine
         "dev": ["pytest>=8", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["hand-pose = hand_pose_core.cli:main"]},

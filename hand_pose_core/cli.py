@@ -150,26 +150,80 @@ def _train(args: argparse.Namespace) -> None:
 
 def _infer(args: argparse.Namespace) -> None:
     from hand_pose_core.egoexo import annotation_path, load_annotations, write_predictions
-    from hand_pose_core.inference import pick_device, predict_hands
-    from hand_pose_core.models import load_checkpoint
+    from hand_pose_core.inference import predict_hands
+    from hand_pose_core.runtime import load_engine
 
-    loaded = load_checkpoint(args.checkpoint)
-    loaded.model.to(pick_device())
+    engine = load_engine(args.checkpoint, args.backend, threads=args.threads)
+    card = engine.card
     path = annotation_path(args.gt_dir, args.split, anno_type=args.anno_type)
     annotations = load_annotations(path)
-    if loaded.name == "lifter" and not any(r.hand.joints_2d is not None for r in annotations.hands()):
+    if card.name == "lifter" and not any(r.hand.joints_2d is not None for r in annotations.hands()):
         private = annotation_path(args.gt_dir, args.split, public=False, anno_type=args.anno_type)
         if not private.is_file():
             raise InputError(f"{path}: the lifter needs 2D keypoints and this file has none")
         path, annotations = private, load_annotations(private)
-    print(f"{loaded.name} checkpoint {args.checkpoint}{' (official)' if loaded.official else ''} on {path}")
-    result = predict_hands(loaded, annotations, args.image_dir, args.split, args.batch_size, args.workers)
+    official = " (official)" if card.official else ""
+    print(f"{card.name} {card.precision} model {args.checkpoint}{official} on {engine.backend}, {path}")
+    result = predict_hands(engine, annotations, args.image_dir, args.split, args.batch_size, args.workers)
     write_predictions(result.predictions, args.out)
     _report_skipped(result.skipped)
     print(f"wrote {args.out}: {result.num_predicted} hands")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from hand_pose_core.runtime.export import CalibrationData, export_model
+
+    if args.int8 and args.gt_dir is None:
+        raise InputError("--int8 needs --gt-dir (and --image-dir for POTTER): calibration hands")
+    calibration = (
+        CalibrationData(args.gt_dir, args.image_dir, args.anno_type, args.calibration_hands)
+        if args.int8
+        else None
+    )
+    result = export_model(
+        args.checkpoint, args.format, args.out, fp16=args.fp16, max_batch=args.max_batch, int8=calibration
+    )
+    if result.tolerance_mm is not None:
+        print(
+            f"parity with PyTorch ({result.backend} {result.precision}): max error {result.parity_mm:.5f} mm "
+            f"(at most {result.tolerance_mm} mm allowed)"
+        )
+    else:
+        fp32, int8 = result.mpjpe_mm["fp32"], result.mpjpe_mm["int8"]
+        print(f"INT8 against PyTorch on random inputs (not images): max error {result.parity_mm:.3f} mm")
+        print(
+            f"INT8 accuracy cost on validation hands: MPJPE {fp32:.3f} mm (FP32) -> {int8:.3f} mm (INT8), "
+            f"change {int8 - fp32:+.3f} mm"
+        )
+    print("wrote " + " and ".join(str(path) for path in result.files))
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from hand_pose_core.atomic import ensure_dir, write_json_atomic
+    from hand_pose_core.runtime.bench import format_report, plot_report, report_to_dict, run_benchmark
+    from hand_pose_core.runtime.export import CalibrationData
+
+    checkpoints = {"potter": args.potter_checkpoint, "lifter": args.lifter_checkpoint}
+    calibration = CalibrationData(args.gt_dir, args.image_dir, args.anno_type) if args.gt_dir else None
+    report = run_benchmark(
+        {name: checkpoints[name] for name in args.models},
+        tuple(args.batches),
+        args.iterations,
+        args.warmup,
+        int8=not args.no_int8,
+        calibration=calibration,
+        threads=args.threads,
+    )
+    print(format_report(report))
+    out = ensure_dir(args.out)
+    plot_report(report, out / "bench.png")
+    write_json_atomic(out / "bench.json", report_to_dict(report), indent=1)
+    print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from hand_pose_core.runtime.engines import BACKENDS
+
     parser = argparse.ArgumentParser(
         prog="hand-pose",
         description="Egocentric 3D hand pose: Ego-Exo4D evaluation, synthetic data, training and inference.",
@@ -236,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, default=Path("out/train"), help="checkpoints and TensorBoard logs")
 
     inf = command("infer", _infer, "Predict every hand of a split and write the submission format.")
-    inf.add_argument("--checkpoint", type=Path, required=True, help="ours or an official POTTER checkpoint")
+    inf.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a checkpoint (ours or official POTTER), an exported .onnx file or a TensorRT .engine",
+    )
     inf.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
     inf.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER)")
     inf.add_argument("--split", default="test", choices=("train", "val", "test"))
@@ -244,12 +303,55 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--batch-size", type=int, default=64)
     inf.add_argument("--workers", type=int, default=0)
     inf.add_argument("--out", type=Path, required=True, help="submission JSON to write")
+    inf.add_argument("--backend", default="auto", choices=BACKENDS, help="auto: TensorRT, else ONNX Runtime")
+    inf.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")
+
+    ex = command(
+        "export", _export, "Export a checkpoint to ONNX or a TensorRT engine and check it against PyTorch."
+    )
+    ex.add_argument("--checkpoint", type=Path, required=True, help="ours or an official POTTER checkpoint")
+    ex.add_argument("--format", choices=("onnx", "tensorrt"), required=True)
+    ex.add_argument(
+        "--out", type=Path, required=True, help="X.onnx, or X.engine (X.onnx is written beside it)"
+    )
+    ex.add_argument("--fp16", action="store_true", help="compute in FP16 (for TensorRT)")
+    ex.add_argument("--max-batch", type=int, default=2, help="largest batch (both hands of a frame: 2)")
+    ex.add_argument(
+        "--int8", action="store_true", help="static INT8 for ONNX Runtime on the CPU (calibrated)"
+    )
+    ex.add_argument(
+        "--gt-dir", type=Path, help="INT8: calibrate on train hands, measure the cost on val hands"
+    )
+    ex.add_argument("--image-dir", type=Path, help="INT8 POTTER: undistorted image root")
+    ex.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
+    ex.add_argument("--calibration-hands", type=int, default=300, help="INT8: hands per split to use")
+
+    be = command("bench", _bench, "Latency and throughput of every usable backend against PyTorch eager.")
+    be.add_argument("--models", nargs="+", choices=("potter", "lifter"), default=["potter", "lifter"])
+    be.add_argument("--potter-checkpoint", type=Path, help="default: official size, seeded random weights")
+    be.add_argument("--lifter-checkpoint", type=Path, help="default: reference size, seeded random weights")
+    be.add_argument("--batches", nargs="+", type=int, default=[1, 2])
+    be.add_argument("--iterations", type=int, default=30, help="timed calls per backend and batch")
+    be.add_argument("--warmup", type=int, default=5)
+    be.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")
+    be.add_argument("--no-int8", action="store_true", help="skip INT8 quantisation")
+    be.add_argument("--gt-dir", type=Path, help="INT8 calibration and accuracy data (default: synthetic)")
+    be.add_argument("--image-dir", type=Path, help="undistorted image root for --gt-dir")
+    be.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
+    be.add_argument("--out", type=Path, default=Path("out/bench"), help="folder for bench.json and bench.png")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # The ONNX exporter's libraries narrate every graph rewrite at INFO, and torch warns about torchvision.
+    for name, level in (
+        ("onnx_ir", logging.WARNING),
+        ("onnxscript", logging.WARNING),
+        ("torch.onnx", logging.ERROR),
+    ):
+        logging.getLogger(name).setLevel(level)
     try:
         args.run(args)
     except InputError as exc:

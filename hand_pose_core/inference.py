@@ -1,11 +1,12 @@
-"""Batched wrist-relative predictions for the hands of an annotation file: `hand-pose infer` and the
-validation of training both go through `predict_hands`."""
+"""Batched wrist-relative predictions for the hands of an annotation file: `hand-pose infer` (any
+backend) and the validation of training both go through `predict_hands`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
@@ -22,6 +23,8 @@ from hand_pose_core.egoexo import Annotations, Predictions
 from hand_pose_core.errors import InputError
 from hand_pose_core.metrics import hand_label
 from hand_pose_core.models import LoadedModel
+from hand_pose_core.runtime.card import ModelCard
+from hand_pose_core.runtime.engines import Engine
 
 
 @dataclass
@@ -36,7 +39,7 @@ class InferenceResult:
 
 
 def make_dataset(
-    loaded: LoadedModel,
+    loaded: LoadedModel | ModelCard,
     selection: HandSelection,
     image_root: Path | None,
     split: str,
@@ -51,7 +54,7 @@ def make_dataset(
 
 
 def predict_hands(
-    loaded: LoadedModel,
+    engine: Engine,
     annotations: Annotations,
     image_root: Path | None,
     split: str,
@@ -64,22 +67,21 @@ def predict_hands(
 
     `with_loss` also scores the raw outputs with the training loss in the same pass (validation).
     """
-    selection = select_hands(annotations, loaded.name, with_targets=False)
+    card = engine.card
+    selection = select_hands(annotations, card.name, with_targets=False)
     if not selection.records:
         raise InputError(f"{annotations.source}: no hand to predict ({len(selection.skipped)} skipped)")
-    dataset = make_dataset(loaded, selection, image_root, split, with_targets=with_loss)
+    dataset = make_dataset(card, selection, image_root, split, with_targets=with_loss)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     result = InferenceResult({}, list(selection.skipped))
     total, weight = 0.0, 0.0
-    loaded.model.eval()
     for batch in tqdm(loader, desc=f"predict {split}", unit="batch", disable=not progress, leave=False):
-        with torch.no_grad():
-            output = loaded.model(*(x.to(loaded.device) for x in model_inputs(loaded.name, batch)))
+        output = engine.infer_normalized(tuple(x.numpy() for x in model_inputs(card.name, batch)))
         if with_loss:
-            valid = batch["valid"].to(loaded.device) * batch["ok"].to(loaded.device)[:, None]
-            total += masked_mse(output, batch["target"].to(loaded.device), valid).item() * valid.sum().item()
+            valid = batch["valid"] * batch["ok"][:, None]
+            total += masked_mse(torch.from_numpy(output), batch["target"], valid).item() * valid.sum().item()
             weight += valid.sum().item()
-        joints = loaded.targets.denormalize(output.double().cpu().numpy())
+        joints = card.targets.denormalize(output.astype(np.float64))
         for index, ok, hand_joints in zip(batch["index"].tolist(), batch["ok"].tolist(), joints, strict=True):
             record = selection.records[index]
             if not ok:
@@ -92,8 +94,3 @@ def predict_hands(
     if with_loss:
         result.loss = total / max(weight, 1.0)
     return result
-
-
-def pick_device() -> torch.device:
-    """CUDA when present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

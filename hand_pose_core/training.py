@@ -23,7 +23,7 @@ from hand_pose_core.baselines import mean_pose, predict_mean_pose
 from hand_pose_core.data import masked_mse, model_inputs, select_hands
 from hand_pose_core.egoexo import Annotations, annotation_path, load_annotations
 from hand_pose_core.errors import InputError
-from hand_pose_core.inference import make_dataset, pick_device, predict_hands
+from hand_pose_core.inference import make_dataset, predict_hands
 from hand_pose_core.metrics import evaluate
 from hand_pose_core.models import (
     LoadedModel,
@@ -36,6 +36,7 @@ from hand_pose_core.models import (
 )
 from hand_pose_core.models.potter import load_cls_weights
 from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
+from hand_pose_core.runtime.engines import TorchEngine, pick_device
 
 LOG = logging.getLogger(__name__)
 # The references' recipes: POTTER 70 epochs at 1e-4, the lifter 30 at 2e-4, both batch 64.
@@ -113,7 +114,7 @@ def _initial_model(options: TrainOptions, train: Annotations) -> LoadedModel:
 def _validate(loaded: LoadedModel, val: Annotations, options: TrainOptions) -> dict[str, float]:
     """Validation loss and the official metrics, from one pass over the validation hands."""
     result = predict_hands(
-        loaded,
+        TorchEngine(loaded),
         val,
         options.image_dir,
         "val",

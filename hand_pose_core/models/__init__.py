@@ -42,6 +42,11 @@ def _config_from_dict(config_class: type, values: Mapping[str, Any]) -> Any:
     return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
+def config_dict(config: Any) -> dict[str, Any]:
+    """A model configuration as plain JSON-able values (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
 def build_model(name: str, **overrides: Any) -> nn.Module:
     """A new model: `potter` or `lifter`, official defaults unless overridden."""
     if name not in MODELS:
@@ -142,9 +147,7 @@ def save_checkpoint(
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model": model_name(model),
-        "config": {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(model.config).items()
-        },
+        "config": config_dict(model.config),
         "state_dict": model.state_dict(),
         "targets": targets.to_dict(),
         "inputs": inputs.to_dict() if inputs is not None else None,

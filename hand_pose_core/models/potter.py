@@ -176,19 +176,29 @@ class PatchSplit(nn.Module):
         return self.norm(self.proj(x))
 
 
-@functools.lru_cache(maxsize=64)
 def _avg_pool_matrix(size: int, bins: int) -> Tensor:
     """(size, bins) matrix whose columns are the bins of `adaptive_avg_pool` over one axis.
 
     Bin k averages [floor(k*size/bins), ceil((k+1)*size/bins)), as PyTorch does (bins overlap, or
     repeat entries when size < bins). As a matmul the pooling needs no transposed copies and has a
-    cheap backward.
+    cheap backward. Cached in eager mode; built afresh while exporting or compiling, whose fake
+    tensors must not outlive the trace.
     """
+    if torch.compiler.is_compiling():
+        return _pool_matrix(size, bins)
+    return _cached_pool_matrix(size, bins)
+
+
+def _pool_matrix(size: int, bins: int) -> Tensor:
+    """`_avg_pool_matrix`, uncached."""
     matrix = torch.zeros(size, bins)
     for k in range(bins):
         start, end = (k * size) // bins, -(-((k + 1) * size) // bins)
         matrix[start:end, k] = 1.0 / (end - start)
     return matrix
+
+
+_cached_pool_matrix = functools.lru_cache(maxsize=64)(_pool_matrix)
 
 
 class PoolingAttention(nn.Module):

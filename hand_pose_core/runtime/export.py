@@ -1,0 +1,291 @@
+"""ONNX export with a dynamic batch, FP16 graphs for TensorRT, static INT8 quantisation for the CPU,
+and the checks that say what an export costs: parity against PyTorch, and the MPJPE change on real
+(or synthetic) hands."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from hand_pose_core.atomic import atomic_path, write_atomic
+from hand_pose_core.data import model_inputs, select_hands
+from hand_pose_core.egoexo import Annotations, annotation_path, load_annotations
+from hand_pose_core.errors import InputError
+from hand_pose_core.models import LoadedModel, load_checkpoint
+from hand_pose_core.runtime.card import OUTPUT_NAME, ModelCard, sample_batch
+from hand_pose_core.runtime.engines import (
+    ENGINE_SUFFIX,
+    MODEL_METADATA_KEY,
+    ONNX_SUFFIX,
+    Engine,
+    OnnxRuntimeEngine,
+    TorchEngine,
+)
+from hand_pose_core.runtime.tensorrt import engine_for, record_path, tensorrt_unavailable
+
+LOG = logging.getLogger(__name__)
+OPSET = 20  # the first with a Gelu operator, which ONNX Runtime runs as one fused kernel
+DEFAULT_MAX_BATCH = 2  # both hands of a frame in one call
+# What an export may change, in millimetres (largest coordinate difference from PyTorch).
+PARITY_TOLERANCE_MM = {"fp32": 0.01, "fp16": 1.0}
+# What INT8 quantises. POTTER's matrix products are its pooling, by small constant averaging matrices:
+# cheap in FP32, and (de)quantising around them cost more than they saved. The lifter's are its layers.
+INT8_OPERATORS = {"potter": ("Conv", "Gemm"), "lifter": ("MatMul", "Gemm")}
+
+
+class _Precision(nn.Module):
+    """The model as exported: FP32 in and out, computing in FP16 when asked (a strongly typed graph,
+    which TensorRT 11 requires for FP16)."""
+
+    def __init__(self, model: nn.Module, half: bool) -> None:
+        super().__init__()
+        self.model, self.half = (copy.deepcopy(model).half() if half else copy.deepcopy(model)), half
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.half:
+            inputs = tuple(x.half() if x.is_floating_point() else x for x in inputs)
+        return self.model(*inputs).float()
+
+
+def export_onnx(
+    loaded: LoadedModel, out: Path, *, fp16: bool = False, max_batch: int = DEFAULT_MAX_BATCH
+) -> Path:
+    """Write the model as one ONNX file with a dynamic batch and its model card in the metadata."""
+    import onnx
+
+    card = ModelCard.of(loaded, "fp16" if fp16 else "fp32")
+    example = tuple(torch.from_numpy(x) for x in sample_batch(card, 2))
+    batch = torch.export.Dim("batch", min=1, max=max(max_batch, 2))
+    wrapper = _Precision(loaded.model.cpu().eval(), fp16).eval()
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = Path(folder) / "model.onnx"
+        torch.onnx.export(
+            wrapper,
+            example,
+            raw,
+            input_names=list(card.input_names),
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"inputs": tuple({0: batch} for _ in example)},
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+        graph = onnx.load(raw)
+    onnx.helper.set_model_props(graph, {MODEL_METADATA_KEY: card.to_json()})
+    return write_atomic(out, lambda tmp: onnx.save(graph, tmp))
+
+
+def parity_mm(engine: Engine, reference: Engine, batch: int = DEFAULT_MAX_BATCH, seed: int = 0) -> float:
+    """Largest joint-coordinate difference from the reference on fixed inputs, in millimetres."""
+    inputs = sample_batch(engine.card, batch, seed)
+    return float(np.abs(engine.infer(inputs) - reference.infer(inputs)).max() * 1000.0)
+
+
+def model_batches(
+    card: ModelCard,
+    annotations: Annotations,
+    image_root: Path | None,
+    split: str,
+    limit: int,
+    batch: int = 16,
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """Model inputs for up to `limit` hands of a split (calibration data), as numpy batches."""
+    from hand_pose_core.inference import make_dataset
+
+    selection = select_hands(annotations, card.name, with_targets=False)
+    selection.records = selection.records[:limit]
+    if not selection.records:
+        raise InputError(f"{annotations.source}: no usable hands for calibration")
+    dataset = make_dataset(card, selection, image_root, split)
+    for items in DataLoader(dataset, batch_size=batch):
+        ok = items["ok"].numpy()
+        yield tuple(x.numpy()[ok] for x in model_inputs(card.name, items))
+
+
+def quantize_int8(fp32_onnx: Path, out: Path, calibration: Iterator[tuple[np.ndarray, ...]]) -> Path:
+    """Static INT8 (QDQ, per-channel signed weights, unsigned activations) of the dense layers
+    (`INT8_OPERATORS`), calibrated on real inputs. Depthwise convolutions stay FP32: they are cheap and
+    run slower in INT8. `reduce_range` keeps the 7-bit weights that x86 CPUs without VNNI need to avoid
+    overflowing their 16-bit accumulation."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = onnx.load(fp32_onnx)
+    metadata = {p.key: p.value for p in model.metadata_props}
+    card = ModelCard.from_json(metadata[MODEL_METADATA_KEY])
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = (dict(zip(card.input_names, b, strict=True)) for b in calibration if len(b[0]))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    with tempfile.TemporaryDirectory() as folder:
+        prepared, quantized = Path(folder) / "prepared.onnx", Path(folder) / "int8.onnx"
+        quant_pre_process(str(fp32_onnx), str(prepared), skip_symbolic_shape=True)
+        depthwise = [
+            node.name
+            for node in onnx.load(prepared).graph.node
+            if node.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in node.attribute)
+        ]
+        quantize_static(
+            str(prepared),
+            str(quantized),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=list(INT8_OPERATORS[card.name]),
+            nodes_to_exclude=depthwise,
+        )
+        result = onnx.load(quantized)
+    int8_card = ModelCard(card.name, card.config, card.targets, card.inputs, card.official, "int8")
+    onnx.helper.set_model_props(result, {**metadata, MODEL_METADATA_KEY: int8_card.to_json()})
+    return write_atomic(out, lambda tmp: onnx.save(result, tmp))
+
+
+def leading_takes(annotations: Annotations, hands: int) -> Annotations:
+    """The first takes of a split holding at least `hands` hands (a bounded, reproducible subset)."""
+    takes, count = {}, 0
+    for uid, take in annotations.takes.items():
+        if count >= hands:
+            break
+        takes[uid] = take
+        count += sum(len(frame.hands) for frame in take.frames.values())
+    return Annotations(takes, annotations.source)
+
+
+def mpjpe_of(engine: Engine, annotations: Annotations, image_root: Path | None, split: str) -> float:
+    """Wrist-relative MPJPE (mm) of an engine's predictions on the hands of `annotations`."""
+    from hand_pose_core.inference import predict_hands
+    from hand_pose_core.metrics import evaluate
+
+    result = predict_hands(engine, annotations, image_root, split, batch_size=16, progress=False)
+    return float(evaluate(result.predictions, annotations, offset=True, allow_missing=True)["mpjpe"])
+
+
+@dataclass
+class ExportResult:
+    files: list[Path]
+    precision: str
+    backend: str
+    parity_mm: float
+    tolerance_mm: float | None  # None for INT8, whose cost is measured on hands instead
+    mpjpe_mm: dict[str, float] = field(default_factory=dict)  # INT8: "fp32" and "int8" on validation hands
+
+
+@dataclass(frozen=True)
+class CalibrationData:
+    """Hands for INT8: calibration crops from `train`, the accuracy cost measured on `val`."""
+
+    gt_dir: Path
+    image_dir: Path | None
+    anno_type: str = "manual"
+    hands: int = 300
+
+    def split(self, name: str) -> Annotations:
+        return leading_takes(
+            load_annotations(annotation_path(self.gt_dir, name, anno_type=self.anno_type)), self.hands
+        )
+
+
+def export_model(
+    checkpoint: Path,
+    fmt: str,
+    out: Path,
+    *,
+    fp16: bool = False,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    int8: CalibrationData | None = None,
+) -> ExportResult:
+    """`hand-pose export`: write the ONNX file (or the TensorRT engine and its ONNX file), then check it
+    against PyTorch; a file that fails its parity check is not left behind."""
+    if fmt not in ("onnx", "tensorrt"):
+        raise InputError(f"format {fmt!r}: expected onnx or tensorrt")
+    if int8 is not None and (fp16 or fmt != "onnx"):
+        raise InputError(
+            "INT8 is for ONNX Runtime on the CPU: use --int8 with --format onnx and without --fp16"
+        )
+    if max_batch < 1:
+        raise InputError(f"--max-batch {max_batch}: must be at least 1")
+    out = Path(out)
+    loaded = load_checkpoint(checkpoint)
+    reference = TorchEngine(loaded)
+    precision = "int8" if int8 is not None else "fp16" if fp16 else "fp32"
+    if fmt == "tensorrt":
+        return _export_tensorrt(loaded, reference, out, fp16, max_batch)
+    with atomic_path(out) as tmp:
+        if int8 is None:
+            export_onnx(loaded, tmp, fp16=fp16, max_batch=max_batch)
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                fp32_path = export_onnx(loaded, Path(folder) / "fp32.onnx", max_batch=max_batch)
+                calibration = model_batches(
+                    reference.card, int8.split("train"), int8.image_dir, "train", int8.hands
+                )
+                quantize_int8(fp32_path, tmp, calibration)
+                val = int8.split("val")
+                mpjpe = {
+                    "fp32": mpjpe_of(OnnxRuntimeEngine(fp32_path), val, int8.image_dir, "val"),
+                    "int8": mpjpe_of(OnnxRuntimeEngine(tmp), val, int8.image_dir, "val"),
+                }
+        engine = OnnxRuntimeEngine(tmp)
+        result = ExportResult([out], precision, engine.backend, parity_mm(engine, reference), None)
+        if int8 is None:
+            result.tolerance_mm = PARITY_TOLERANCE_MM[precision]
+            _check_parity(result, out)
+        else:
+            result.mpjpe_mm = mpjpe
+    return result
+
+
+def _check_parity(result: ExportResult, out: Path) -> None:
+    if result.parity_mm > result.tolerance_mm:
+        raise InputError(
+            f"{out}: {result.backend} {result.precision} differs from PyTorch by {result.parity_mm:.4f} mm "
+            f"(at most {result.tolerance_mm} mm allowed); nothing written"
+        )
+
+
+def _export_tensorrt(
+    loaded: LoadedModel, reference: Engine, out: Path, fp16: bool, max_batch: int
+) -> ExportResult:
+    """The ONNX file beside the engine (X.onnx for X.engine), then the engine, checked on CUDA."""
+    missing = tensorrt_unavailable()
+    if missing is not None:
+        raise InputError(f"{out}: cannot build a TensorRT engine here: {missing}")
+    if out.suffix != ENGINE_SUFFIX:
+        raise InputError(f"{out}: a TensorRT engine file must end in {ENGINE_SUFFIX}")
+    onnx_path = export_onnx(loaded, out.with_suffix(ONNX_SUFFIX), fp16=fp16, max_batch=max_batch)
+    engine = engine_for(onnx_path, max_batch=max_batch, rebuild=True)
+    precision = "fp16" if fp16 else "fp32"
+    result = ExportResult(
+        [onnx_path, out],
+        precision,
+        engine.backend,
+        parity_mm(engine, reference),
+        PARITY_TOLERANCE_MM[precision],
+    )
+    try:
+        _check_parity(result, out)
+    except InputError:
+        for path in (out, record_path(out)):
+            path.unlink(missing_ok=True)
+        raise
+    return result
