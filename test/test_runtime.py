@@ -236,6 +236,10 @@ def test_missing_or_corrupt_onnx_names_the_file_and_the_export_command(onnx_file
     onnx.save(bare, tmp_path / "bare.onnx")
     with pytest.raises(InputError, match="without a hand_pose_ros model card"):
         OnnxRuntimeEngine(tmp_path / "bare.onnx")
+    onnx.helper.set_model_props(bare, {"hand_pose_ros.model_card": "{not json"})
+    onnx.save(bare, tmp_path / "garbled.onnx")
+    with pytest.raises(InputError, match=r"garbled\.onnx: unreadable model card"):
+        OnnxRuntimeEngine(tmp_path / "garbled.onnx")
 
 
 def test_missing_engine_names_the_file_and_the_export_command(tmp_path):

@@ -112,7 +112,12 @@ def read_onnx_card(path: Path, metadata: dict[str, str]) -> ModelCard:
         raise InputError(
             f"{path}: an ONNX file without a hand_pose_ros model card; make it with: {export_command(path)}"
         )
-    return ModelCard.from_json(metadata[MODEL_METADATA_KEY])
+    try:
+        return ModelCard.from_json(metadata[MODEL_METADATA_KEY])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"{path}: unreadable model card ({exc}); make it again with: {export_command(path)}"
+        ) from None
 
 
 class OnnxRuntimeEngine(Engine):
