@@ -13,6 +13,7 @@ from hand_pose_core.models.lifter import LifterConfig, PoseLifter
 from hand_pose_core.models.potter import PotterConfig, PotterHand
 from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.reference import official_joint_stats
+from hand_pose_core.runtime import TorchEngine
 
 
 def test_lifter_has_the_reference_size():
@@ -59,7 +60,8 @@ def test_our_checkpoint_rebuilds_the_model_and_its_normalisation(tmp_path):
         torch.testing.assert_close(loaded.model.state_dict()[key], value)
     keypoints, present = torch.randn(2, 21, 2), torch.ones(2, 21, dtype=torch.bool)
     expected = _normalizer().denormalize(model.eval()(keypoints, present).detach().double().numpy())
-    np.testing.assert_allclose(loaded.predict(keypoints, present), expected, atol=1e-6)  # 1 micrometre
+    predicted = TorchEngine(loaded).infer((keypoints.numpy(), present.numpy()))
+    np.testing.assert_allclose(predicted, expected, atol=1e-6)  # 1 micrometre
 
 
 def test_official_checkpoints_load_in_every_wrapping(tmp_path):

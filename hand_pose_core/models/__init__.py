@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -81,12 +80,6 @@ class LoadedModel:
     def input_size(self) -> int | None:
         """The crop size a POTTER model takes (None for the lifter)."""
         return getattr(self.model.config, "image_size", None)
-
-    @torch.no_grad()
-    def predict(self, *inputs: torch.Tensor) -> np.ndarray:
-        """Model inputs (already normalised) -> wrist-relative joints in metres, (N, 21, 3)."""
-        output = self.model(*(x.to(self.device) for x in inputs))
-        return self.targets.denormalize(output.double().cpu().numpy())
 
 
 def unwrap_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
