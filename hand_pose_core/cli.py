@@ -139,35 +139,54 @@ def _train(args: argparse.Namespace) -> None:
     result = train(options)
     best = min(result.history, key=lambda h: h["val_loss"])
     reference = result.mean_pose
-    print(
-        f"best epoch {best['epoch']}: val MPJPE {best['val_mpjpe']:.2f} mm, "
-        f"PA-MPJPE {best['val_pa_mpjpe']:.2f} mm (mean-pose reference on the same hands: "
-        f"{reference['val_mpjpe']:.2f} / {reference['val_pa_mpjpe']:.2f} mm)"
-    )
+    if reference:
+        print(
+            f"best epoch {best['epoch']}: val MPJPE {best['val_mpjpe']:.2f} mm, "
+            f"PA-MPJPE {best['val_pa_mpjpe']:.2f} mm (mean-pose reference on the same hands: "
+            f"{reference['val_mpjpe']:.2f} / {reference['val_pa_mpjpe']:.2f} mm)"
+        )
+    else:
+        print(
+            f"best epoch {best['epoch']}: val recall {best['val_recall']:.3f}, precision "
+            f"{best['val_precision']:.3f} at IoU 0.5, keypoint error {best['val_keypoint_px']:.2f} px"
+        )
     _report_skipped(result.skipped)
     print(f"wrote {result.best} and {result.last}")
 
 
 def _infer(args: argparse.Namespace) -> None:
+    from hand_pose_core.camera import BENCHMARK_CAMERA
     from hand_pose_core.egoexo import annotation_path, load_annotations, write_predictions
-    from hand_pose_core.inference import predict_hands
+    from hand_pose_core.offline import format_run, run_pipeline
+    from hand_pose_core.pipeline import HandPosePipeline, PipelineConfig
     from hand_pose_core.runtime import load_engine
 
     engine = load_engine(args.checkpoint, args.backend, threads=args.threads)
     card = engine.card
+    detector = None
+    if args.boxes == "detector":
+        if args.detector is None:
+            raise InputError("--boxes detector needs --detector (a detector checkpoint or ONNX file)")
+        detector = load_engine(args.detector, args.backend, threads=args.threads)
     path = annotation_path(args.gt_dir, args.split, anno_type=args.anno_type)
     annotations = load_annotations(path)
-    if card.name == "lifter" and not any(r.hand.joints_2d is not None for r in annotations.hands()):
-        private = annotation_path(args.gt_dir, args.split, public=False, anno_type=args.anno_type)
-        if not private.is_file():
+    private = annotation_path(args.gt_dir, args.split, public=False, anno_type=args.anno_type)
+    has_2d = any(r.hand.joints_2d is not None for r in annotations.hands())
+    truth = annotations if has_2d else load_annotations(private) if private.is_file() else None
+    if card.name == "lifter" and args.boxes == "annotation" and not has_2d:
+        if truth is None:
             raise InputError(f"{path}: the lifter needs 2D keypoints and this file has none")
-        path, annotations = private, load_annotations(private)
+        path, annotations = private, truth
     official = " (official)" if card.official else ""
     print(f"{card.name} {card.precision} model {args.checkpoint}{official} on {engine.backend}, {path}")
-    result = predict_hands(engine, annotations, args.image_dir, args.split, args.batch_size, args.workers)
-    write_predictions(result.predictions, args.out)
-    _report_skipped(result.skipped)
-    print(f"wrote {args.out}: {result.num_predicted} hands")
+    config = PipelineConfig("given" if args.boxes == "annotation" else "detector", args.detect_every)
+    pipeline = HandPosePipeline(engine, BENCHMARK_CAMERA, detector, config)
+    run = run_pipeline(pipeline, annotations, args.image_dir, args.split, absolute=args.absolute, truth=truth)
+    write_predictions(run.predictions, args.out)
+    _report_skipped(run.skipped)
+    print(format_run(run))
+    frame = "camera-frame" if args.absolute else "wrist-relative"
+    print(f"wrote {args.out}: {run.num_predicted} hands, {frame} joints")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -183,14 +202,14 @@ def _export(args: argparse.Namespace) -> None:
     result = export_model(
         args.checkpoint, args.format, args.out, fp16=args.fp16, max_batch=args.max_batch, int8=calibration
     )
-    if result.tolerance_mm is not None:
+    if result.tolerance is not None:
         print(
-            f"parity with PyTorch ({result.backend} {result.precision}): max error {result.parity_mm:.5f} mm "
-            f"(at most {result.tolerance_mm} mm allowed)"
+            f"parity with PyTorch ({result.backend} {result.precision}): max error {result.parity:.5f} "
+            f"{result.unit} (at most {result.tolerance} {result.unit} allowed)"
         )
     else:
         fp32, int8 = result.mpjpe_mm["fp32"], result.mpjpe_mm["int8"]
-        print(f"INT8 against PyTorch on random inputs (not images): max error {result.parity_mm:.3f} mm")
+        print(f"INT8 against PyTorch on random inputs (not images): max error {result.parity:.3f} mm")
         print(
             f"INT8 accuracy cost on validation hands: MPJPE {fp32:.3f} mm (FP32) -> {int8:.3f} mm (INT8), "
             f"change {int8 - fp32:+.3f} mm"
@@ -272,19 +291,24 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--frames", type=int, default=40)
     de.add_argument("--seed", type=int, default=0)
     tr = command("train", _train, "Train POTTER or the lifter on processed ground truth (masked MSE, Adam).")
-    tr.add_argument("--model", choices=("potter", "lifter"), required=True)
+    tr.add_argument("--model", choices=("potter", "lifter", "detector"), required=True)
     tr.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
-    tr.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER)")
+    tr.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER, detector)")
     tr.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
     tr.add_argument("--init-cls", type=Path, help="POTTER-cls S12 ImageNet weights for the basic stream")
     tr.add_argument("--pretrained", type=Path, help="start from this checkpoint's weights (ours or official)")
     tr.add_argument("--resume", type=Path, help="continue this checkpoint's training (optimizer, epoch)")
-    tr.add_argument("--epochs", type=int, help="default: POTTER 70, lifter 30")
+    tr.add_argument("--epochs", type=int, help="default: POTTER 70, lifter 30, detector 30")
     tr.add_argument("--batch-size", type=int, default=64)
-    tr.add_argument("--lr", type=float, help="default: POTTER 1e-4, lifter 2e-4")
+    tr.add_argument("--lr", type=float, help="default: POTTER 1e-4, lifter 2e-4, detector 2e-3")
     tr.add_argument("--workers", type=int, default=0, help="data loading processes")
     tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--augment", action="store_true", help="jitter crops and keypoints (off: the baseline)")
+    tr.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="jitter crops, keypoints or frames (default: off for POTTER and the lifter, as the baselines; "
+        "on for the detector)",
+    )
     tr.add_argument("--max-minutes", type=float, help="stop after the epoch in which this budget runs out")
     tr.add_argument("--tiny", action="store_true", help="the small POTTER configuration (tests, demo)")
     tr.add_argument("--out", type=Path, default=Path("out/train"), help="checkpoints and TensorBoard logs")
@@ -300,8 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER)")
     inf.add_argument("--split", default="test", choices=("train", "val", "test"))
     inf.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
-    inf.add_argument("--batch-size", type=int, default=64)
-    inf.add_argument("--workers", type=int, default=0)
+    inf.add_argument(
+        "--boxes",
+        choices=("annotation", "detector"),
+        default="annotation",
+        help="annotation: the file's boxes (POTTER) or 2D keypoints (lifter), as the benchmark; "
+        "detector: find the hands",
+    )
+    inf.add_argument("--detector", type=Path, help="detector checkpoint or ONNX file, for --boxes detector")
+    inf.add_argument("--detect-every", type=int, default=1, help="POTTER: run the detector every N frames")
+    inf.add_argument(
+        "--absolute", action="store_true", help="write camera-frame joints (score without --offset)"
+    )
     inf.add_argument("--out", type=Path, required=True, help="submission JSON to write")
     inf.add_argument("--backend", default="auto", choices=BACKENDS, help="auto: TensorRT, else ONNX Runtime")
     inf.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")

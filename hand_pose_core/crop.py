@@ -13,6 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 BOX_SCALE = 1.25
+# The train/val box rule of the release: the tight box of a hand's valid 2D joints, padded by 20 pixels
+# and clipped to the image. Detected keypoints become boxes by the same rule, so crops at run time match
+# the crops the 3D model was trained on.
+KEYPOINT_BOX_PAD_PX = 20.0
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -36,6 +40,13 @@ class CropWindow:
     def to_image(self, points: np.ndarray, size: int) -> np.ndarray:
         """Crop pixels (..., 2) -> image pixels."""
         return (np.asarray(points) - size / 2) * (self.side / size) + self.centre
+
+
+def keypoint_box(points: np.ndarray, width: int, height: int, pad: float = KEYPOINT_BOX_PAD_PX) -> np.ndarray:
+    """(K, 2) pixels (finite) -> (4,) x1, y1, x2, y2: tight box + `pad`, clipped to the image."""
+    points = np.asarray(points, dtype=np.float64)
+    box = np.concatenate([points.min(axis=0) - pad, points.max(axis=0) + pad])
+    return np.clip(box, 0.0, [width - 1, height - 1, width - 1, height - 1])
 
 
 def box_is_usable(bbox: np.ndarray | None, width: int, height: int) -> str | None:

@@ -1,5 +1,6 @@
 """Samples for training and inference from processed ground truth: crops for POTTER, 2D keypoints for
-the lifter. Hands that cannot be used are skipped with a reason, counted and reported by the caller."""
+the lifter, whole frames for the detector. Hands that cannot be used are skipped with a reason, counted
+and reported by the caller."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from torch.utils.data import Dataset
 
 from hand_pose_core.camera import BENCHMARK_CAMERA
 from hand_pose_core.crop import CropWindow, box_is_usable, normalize_crop, warp_crop
-from hand_pose_core.egoexo import Annotations, HandRecord, image_path
+from hand_pose_core.detection import frame_targets, resize_frame
+from hand_pose_core.egoexo import Annotations, FrameAnnotation, HandRecord, image_path
 from hand_pose_core.metrics import hand_label
 from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.skeleton import NUM_JOINTS
@@ -23,6 +25,8 @@ AUGMENT_SCALE = 0.1
 AUGMENT_SHIFT = 0.05
 AUGMENT_BRIGHTNESS = 0.2
 AUGMENT_KEYPOINT_NOISE_PX = 1.5
+AUGMENT_FRAME_SHIFT = 0.15  # detector: view moved by up to this fraction of the frame
+AUGMENT_FRAME_SCALE = 0.2
 
 
 @dataclass
@@ -66,7 +70,24 @@ def _targets(record: HandRecord, targets: JointNormalizer | None) -> tuple[np.nd
     return np.nan_to_num(normalised).astype(np.float32), valid.astype(np.float32)
 
 
-class CropDataset(Dataset):
+class ImageDataset(Dataset):
+    """Samples read from the images of one split (`path(index)` names a sample's image)."""
+
+    def __init__(
+        self, records: list, image_root: Path, split: str, size: int, augment: bool = False, seed: int = 0
+    ) -> None:
+        self.records, self.image_root, self.split, self.size = records, Path(image_root), split, size
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def path(self, index: int) -> Path:
+        record = self.records[index]
+        return image_path(self.image_root, self.split, record.take_name, record.frame_number)
+
+
+class CropDataset(ImageDataset):
     """Baseline crops (ImageNet-normalised, CHW) with normalised wrist-relative targets.
 
     An image that cannot be read gives `ok = False` and zeros, so the caller can skip and count it.
@@ -82,15 +103,8 @@ class CropDataset(Dataset):
         augment: bool = False,
         seed: int = 0,
     ) -> None:
-        self.records, self.image_root, self.split, self.size = records, Path(image_root), split, size
-        self.targets, self.augment, self.seed, self.epoch = targets, augment, seed, 0
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def path(self, index: int) -> Path:
-        record = self.records[index]
-        return image_path(self.image_root, self.split, record.take_name, record.frame_number)
+        super().__init__(records, image_root, split, size, augment, seed)
+        self.targets = targets
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         record = self.records[index]
@@ -102,12 +116,8 @@ class CropDataset(Dataset):
             window = CropWindow(
                 window.centre + shift, window.side * rng.uniform(1 - AUGMENT_SCALE, 1 + AUGMENT_SCALE)
             )
-        try:
-            with Image.open(self.path(index)) as image:
-                pixels = np.asarray(image.convert("RGB"))
-            ok = True
-        except (OSError, UnidentifiedImageError):
-            pixels, ok = None, False
+        pixels = read_image(self.path(index))
+        ok = pixels is not None
         if ok:
             crop = warp_crop(pixels, window, self.size)
             if rng is not None:
@@ -160,9 +170,100 @@ class KeypointDataset(Dataset):
         }
 
 
+@dataclass(frozen=True)
+class FrameRecord:
+    """One annotated frame of a take."""
+
+    take_uid: str
+    take_name: str
+    frame_number: int
+    frame: FrameAnnotation
+
+
+def select_frames(annotations: Annotations) -> list[FrameRecord]:
+    """Every annotated frame (the release keeps only frames with at least one valid hand)."""
+    return [
+        FrameRecord(uid, take.take_name, number, frame)
+        for uid, take in annotations.takes.items()
+        for number, frame in take.frames.items()
+    ]
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """An RGB image as (H, W, 3) uint8, or None when it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError):
+        return None
+
+
+class FrameDataset(ImageDataset):
+    """Whole frames resized for the detector, with per-side presence, keypoint and visibility targets.
+
+    Resized frames are kept in memory after their first use (48 KiB each at 128x128), as decoding the
+    full-size JPEG would otherwise cost more than the detector's training step. Augmentation moves and
+    scales the view (hands then appear where the training frames had none) and jitters brightness.
+    """
+
+    def __init__(
+        self,
+        records: list[FrameRecord],
+        image_root: Path,
+        split: str,
+        size: int,
+        augment: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(records, image_root, split, size, augment, seed)
+        self._resized: dict[int, np.ndarray | None] = {}
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index not in self._resized:
+            pixels = read_image(self.path(index))
+            self._resized[index] = None if pixels is None else resize_frame(pixels, self.size)
+        resized = self._resized[index]
+        targets = frame_targets(self.records[index].frame, BENCHMARK_CAMERA.width, BENCHMARK_CAMERA.height)
+        ok = resized is not None
+        if not ok:
+            image_tensor = torch.zeros(3, self.size, self.size)
+        elif self.augment:
+            image, targets = self._augmented(
+                resized, targets, np.random.default_rng([self.seed, self.epoch, index])
+            )
+            image_tensor = torch.from_numpy(normalize_crop(image))
+        else:
+            image_tensor = torch.from_numpy(normalize_crop(resized.astype(np.float32)))
+        return {
+            "image": image_tensor,
+            **{key: torch.from_numpy(value) for key, value in targets.items()},
+            "index": torch.tensor(index),
+            "ok": torch.tensor(ok),
+        }
+
+    def _augmented(
+        self, resized: np.ndarray, targets: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """A moved and scaled view of the frame with its targets; keypoints that leave it are invisible."""
+        size = self.size
+        shift = rng.uniform(-AUGMENT_FRAME_SHIFT, AUGMENT_FRAME_SHIFT, size=2) * size
+        window = CropWindow(
+            np.full(2, (size - 1) / 2) + shift,
+            size * rng.uniform(1 - AUGMENT_FRAME_SCALE, 1 + AUGMENT_FRAME_SCALE),
+        )
+        image = warp_crop(resized, window, size)
+        image = np.clip(image * rng.uniform(1 - AUGMENT_BRIGHTNESS, 1 + AUGMENT_BRIGHTNESS), 0, 255)
+        moved = (window.to_crop(targets["keypoints"] * size - 0.5, size) + 0.5) / size
+        inside = (moved >= 0).all(axis=-1) & (moved <= 1).all(axis=-1)
+        visible = targets["visible"] * inside
+        presence = targets["presence"] * (visible.sum(axis=-1) >= 2)
+        keypoints = np.where(visible[..., None] > 0, moved, 0.0).astype(np.float32)
+        return image, {"presence": presence, "keypoints": keypoints, "visible": visible.astype(np.float32)}
+
+
 def model_inputs(model: str, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """The tensors a model's forward takes, from a batch of its dataset."""
-    return (batch["image"],) if model == "potter" else (batch["keypoints"], batch["present"])
+    return (batch["keypoints"], batch["present"]) if model == "lifter" else (batch["image"],)
 
 
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from hand_pose_core import aria
 from hand_pose_core.atomic import atomic_path, ensure_dir
 from hand_pose_core.camera import BENCHMARK_CAMERA, PinholeCamera
+from hand_pose_core.crop import keypoint_box
 from hand_pose_core.egoexo import (
     SPLITS,
     Annotations,
@@ -56,7 +57,6 @@ BONE_RANGE_MM = (5.0, 80.0)
 PALM_BONE_RANGE_MM = (60.0, 120.0)
 MAX_REPROJECTION_PX = 30.0
 MIN_VALID_JOINTS = 10
-TRAIN_BOX_PAD_PX = 20.0
 TEST_BOX_SCALE = 1.5
 TEST_BOX_JITTER = (0.9, 1.1)
 TEST_BOX_SHIFT = 0.1
@@ -225,8 +225,7 @@ def _inside_mask(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def train_box(points: np.ndarray, camera: PinholeCamera) -> np.ndarray:
     """Train/val rule: tight box of the projected valid joints, padded by 20 px, clipped to the image."""
-    lo, hi = points.min(axis=0) - TRAIN_BOX_PAD_PX, points.max(axis=0) + TRAIN_BOX_PAD_PX
-    return _clip_box(np.concatenate([lo, hi]), camera)
+    return keypoint_box(points, camera.width, camera.height)
 
 
 def test_box(points: np.ndarray, camera: PinholeCamera, rng: np.random.Generator) -> np.ndarray:

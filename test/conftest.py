@@ -138,3 +138,13 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory) -> Path:
+    """A small synthetic dataset (6 takes of 8 frames) shared by the runtime and pipeline tests."""
+    from hand_pose_core.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synth_data")
+    generate(root, SynthConfig(takes=6, frames=8, seed=4), progress=False)
+    return root

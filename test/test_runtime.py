@@ -18,7 +18,7 @@ from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.runtime import OnnxRuntimeEngine, TorchEngine, load_engine
 from hand_pose_core.runtime.card import ModelCard, sample_batch
 from hand_pose_core.runtime.engines import choose_backend
-from hand_pose_core.runtime.export import export_model, export_onnx, parity_mm
+from hand_pose_core.runtime.export import export_model, export_onnx, parity_error
 from hand_pose_core.runtime.tensorrt import (
     EngineKey,
     TensorRTEngine,
@@ -27,7 +27,6 @@ from hand_pose_core.runtime.tensorrt import (
     record_path,
     tensorrt_unavailable,
 )
-from hand_pose_core.synth import SynthConfig, generate
 
 NO_TENSORRT = tensorrt_unavailable()
 needs_tensorrt = pytest.mark.skipif(
@@ -57,10 +56,8 @@ def checkpoints(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runtime_data")
-    generate(root, SynthConfig(takes=6, frames=8, seed=4), progress=False)
-    return root
+def data(synth_data):
+    return synth_data
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +71,7 @@ def onnx_files(checkpoints, tmp_path_factory):
 def test_onnx_export_matches_pytorch_within_a_hundredth_of_a_millimetre(name, checkpoints, onnx_files):
     result = onnx_files[name]
     assert result.backend == "onnxruntime" and result.precision == "fp32"
-    assert result.parity_mm <= result.tolerance_mm == 0.01
+    assert result.parity <= result.tolerance == 0.01
     engine, reference = OnnxRuntimeEngine(result.files[0]), TorchEngine(load_checkpoint(checkpoints[name]))
     assert engine.card.name == name and engine.card.precision == "fp32"
     for batch in (1, 2, 5):  # the batch is dynamic
@@ -93,7 +90,7 @@ def test_official_size_potter_exports_within_a_hundredth_of_a_millimetre(tmp_pat
     loaded = load_checkpoint(path)
     engine = OnnxRuntimeEngine(export_onnx(loaded, tmp_path / "official.onnx"))
     assert engine.card.config == load_checkpoint(path).meta["config"]
-    assert parity_mm(engine, TorchEngine(loaded), batch=2) <= 0.01
+    assert parity_error(engine, TorchEngine(loaded), batch=2) <= 0.01
 
 
 def test_fp16_export_stays_within_a_millimetre(checkpoints, tmp_path, run_cli):
@@ -105,7 +102,7 @@ def test_fp16_export_stays_within_a_millimetre(checkpoints, tmp_path, run_cli):
     assert "parity with PyTorch (onnxruntime fp16)" in stdout
     engine = OnnxRuntimeEngine(out)
     assert engine.card.precision == "fp16"
-    error = parity_mm(engine, TorchEngine(load_checkpoint(checkpoints["potter"])))
+    error = parity_error(engine, TorchEngine(load_checkpoint(checkpoints["potter"])))
     assert 0 < error <= 1.0  # FP16 differs, slightly
 
 
@@ -330,7 +327,7 @@ def test_tensorrt_engine_matches_pytorch_and_is_cached(checkpoints, tmp_path, ru
     loaded.model.cuda()
     engine = load_engine(out.with_suffix(".onnx"))
     assert engine.backend == "tensorrt" and engine.card.precision == precision
-    assert parity_mm(engine, TorchEngine(loaded), batch=2) <= tolerance
+    assert parity_error(engine, TorchEngine(loaded), batch=2) <= tolerance
     assert engine.infer(sample_batch(engine.card, 5)).shape == (5, 21, 3)  # split into max-batch calls
     built = out.stat().st_mtime_ns
     load_engine(out)

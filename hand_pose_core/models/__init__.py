@@ -1,4 +1,5 @@
-"""Models and checkpoints: the POTTER hand model (image crop -> 3D) and the 2D-to-3D lifter.
+"""Models and checkpoints: the POTTER hand model (image crop -> 3D), the 2D-to-3D lifter and the
+whole-image hand keypoint detector.
 
 `build_model(name, **overrides)` gives the official default configuration unless overridden.
 `save_checkpoint` stores the configuration and normalisation with the weights, so `load_checkpoint`
@@ -21,6 +22,7 @@ from torch import nn
 
 from hand_pose_core.atomic import write_atomic
 from hand_pose_core.errors import InputError
+from hand_pose_core.models.detector import DetectorConfig, HandKeypointDetector
 from hand_pose_core.models.lifter import LifterConfig, PoseLifter
 from hand_pose_core.models.potter import PotterConfig, PotterHand
 from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
@@ -29,7 +31,9 @@ CHECKPOINT_FORMAT = "hand_pose_ros/checkpoint-1"
 MODELS: dict[str, tuple[type, type[nn.Module]]] = {
     "potter": (PotterConfig, PotterHand),
     "lifter": (LifterConfig, PoseLifter),
+    "detector": (DetectorConfig, HandKeypointDetector),
 }
+POSE_MODELS = ("potter", "lifter")  # the models that predict wrist-relative 3D joints
 MAX_LISTED = 10
 
 
@@ -47,7 +51,7 @@ def config_dict(config: Any) -> dict[str, Any]:
 
 
 def build_model(name: str, **overrides: Any) -> nn.Module:
-    """A new model: `potter` or `lifter`, official defaults unless overridden."""
+    """A new model (`potter`, `lifter` or `detector`), official defaults unless overridden."""
     if name not in MODELS:
         raise InputError(f"model {name!r}: expected one of {', '.join(MODELS)}")
     config_class, model_class = MODELS[name]
@@ -63,11 +67,11 @@ def model_name(model: nn.Module) -> str:
 
 @dataclass
 class LoadedModel:
-    """A model ready for inference with the normalisation it was trained with."""
+    """A model ready for inference with the normalisation it was trained with (the detector has none)."""
 
     name: str
     model: nn.Module
-    targets: JointNormalizer
+    targets: JointNormalizer | None
     inputs: KeypointNormalizer | None = None
     official: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +82,7 @@ class LoadedModel:
 
     @property
     def input_size(self) -> int | None:
-        """The crop size a POTTER model takes (None for the lifter)."""
+        """The image size POTTER or the detector takes (None for the lifter)."""
         return getattr(self.model.config, "image_size", None)
 
 
@@ -131,7 +135,7 @@ def save_checkpoint(
     model: nn.Module,
     path: Path,
     *,
-    targets: JointNormalizer,
+    targets: JointNormalizer | None,
     inputs: KeypointNormalizer | None = None,
     **meta: Any,
 ) -> Path:
@@ -142,7 +146,7 @@ def save_checkpoint(
         "model": model_name(model),
         "config": config_dict(model.config),
         "state_dict": model.state_dict(),
-        "targets": targets.to_dict(),
+        "targets": targets.to_dict() if targets is not None else None,
         "inputs": inputs.to_dict() if inputs is not None else None,
         **meta,
     }
@@ -161,10 +165,9 @@ def model_from_checkpoint(data: Mapping[str, Any], source: str) -> LoadedModel:
         model = model_class(_config_from_dict(config_class, data["config"]))
         load_state_strict(model, unwrap_state_dict(data), source)
         inputs = KeypointNormalizer.from_dict(data["inputs"]) if data.get("inputs") else None
+        targets = JointNormalizer.from_dict(data["targets"]) if data.get("targets") else None
         meta = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer_state_dict")}
-        return LoadedModel(
-            data["model"], model.eval(), JointNormalizer.from_dict(data["targets"]), inputs, False, meta
-        )
+        return LoadedModel(data["model"], model.eval(), targets, inputs, False, meta)
     model = PotterHand(PotterConfig())
     try:
         state = unwrap_state_dict(data)

@@ -190,11 +190,13 @@ def _avg_pool_matrix(size: int, bins: int) -> Tensor:
 
 
 def _pool_matrix(size: int, bins: int) -> Tensor:
-    """`_avg_pool_matrix`, uncached."""
-    matrix = torch.zeros(size, bins)
-    for k in range(bins):
-        start, end = (k * size) // bins, -(-((k + 1) * size) // bins)
-        matrix[start:end, k] = 1.0 / (end - start)
+    """`_avg_pool_matrix`, uncached. Always a normal tensor: one made under `torch.inference_mode` and
+    cached would break any later forward that autograd records."""
+    with torch.inference_mode(False):
+        matrix = torch.zeros(size, bins)
+        for k in range(bins):
+            start, end = (k * size) // bins, -(-((k + 1) * size) // bins)
+            matrix[start:end, k] = 1.0 / (end - start)
     return matrix
 
 

@@ -14,8 +14,8 @@ from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.skeleton import NUM_JOINTS
 
 # Names of the graph inputs, in the order the model's forward takes them, and of the output.
-INPUT_NAMES = {"potter": ("image",), "lifter": ("keypoints", "valid")}
-OUTPUT_NAME = "joints"
+INPUT_NAMES = {"potter": ("image",), "lifter": ("keypoints", "valid"), "detector": ("image",)}
+OUTPUT_NAMES = {"potter": "joints", "lifter": "joints", "detector": "hands"}
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
@@ -23,7 +23,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 class ModelCard:
     name: str
     config: dict[str, Any]
-    targets: JointNormalizer
+    targets: JointNormalizer | None  # None for the detector
     inputs: KeypointNormalizer | None = None
     official: bool = False
     precision: str = "fp32"
@@ -41,19 +41,28 @@ class ModelCard:
 
     @property
     def input_size(self) -> int | None:
-        """The crop size of a POTTER model (None for the lifter)."""
-        return self.config.get("image_size") if self.name == "potter" else None
+        """The image size POTTER or the detector takes (None for the lifter)."""
+        return self.config.get("image_size")
 
     @property
     def input_names(self) -> tuple[str, ...]:
         return INPUT_NAMES[self.name]
+
+    @property
+    def output_name(self) -> str:
+        return OUTPUT_NAMES[self.name]
+
+    @property
+    def output_unit(self) -> str:
+        """What export parity is measured in: joint millimetres, or detector keypoint pixels."""
+        return "px" if self.targets is None else "mm"
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "model": self.name,
                 "config": self.config,
-                "targets": self.targets.to_dict(),
+                "targets": self.targets.to_dict() if self.targets is not None else None,
                 "inputs": self.inputs.to_dict() if self.inputs is not None else None,
                 "official": self.official,
                 "precision": self.precision,
@@ -67,7 +76,7 @@ class ModelCard:
         return cls(
             data["model"],
             dict(data["config"]),
-            JointNormalizer.from_dict(data["targets"]),
+            JointNormalizer.from_dict(data["targets"]) if data.get("targets") else None,
             inputs,
             bool(data.get("official", False)),
             data.get("precision", "fp32"),
@@ -76,9 +85,10 @@ class ModelCard:
 
 def sample_batch(card: ModelCard, batch: int, seed: int = 0) -> tuple[np.ndarray, ...]:
     """Fixed inputs of the model's shapes for parity checks and benchmarks: ImageNet-normalised-like
-    noise for POTTER; normalised keypoints with about one joint in ten missing for the lifter."""
+    noise for POTTER and the detector; normalised keypoints with about one joint in ten missing for the
+    lifter."""
     rng = np.random.default_rng(seed)
-    if card.name == "potter":
+    if card.name != "lifter":
         size = card.input_size
         return (rng.standard_normal((batch, 3, size, size)).astype(np.float32),)
     keypoints = rng.standard_normal((batch, NUM_JOINTS, 2)).astype(np.float32)

@@ -1,7 +1,9 @@
-"""One inference interface over three runtimes: `engine.infer(batch)` -> wrist-relative joints in metres.
+"""One inference interface over three runtimes: `engine.infer(batch)` -> the model's output in real units:
+wrist-relative joints in metres for POTTER and the lifter, packed detections for the detector.
 
-`batch` is the model's normalised input as numpy: POTTER crops (N, 3, S, S), or for the lifter a tuple
-(keypoints (N, 21, 2), valid (N, 21) bool), exactly what the datasets produce. Backends:
+`batch` is the model's normalised input as numpy: POTTER crops or detector frames (N, 3, S, S), or for
+the lifter a tuple (keypoints (N, 21, 2), valid (N, 21) bool), exactly what the datasets produce.
+Backends:
 
 - `torch`: the checkpoint in PyTorch eager (CUDA when present);
 - `onnxruntime`: an exported ONNX file, CPU (or CUDA with onnxruntime-gpu);
@@ -51,11 +53,13 @@ class Engine(ABC):
         self.card, self.max_batch = card, max_batch
 
     def infer(self, batch: Batch) -> np.ndarray:
-        """Normalised inputs -> wrist-relative joints in metres, (N, 21, 3) float64."""
-        return self.card.targets.denormalize(self.infer_normalized(batch).astype(np.float64))
+        """Normalised inputs -> wrist-relative joints in metres, (N, 21, 3) float64; for the detector its
+        packed output (N, 2, 64) (see `hand_pose_core.models.detector`), which needs no normalisation."""
+        output = self.infer_normalized(batch).astype(np.float64)
+        return output if self.card.targets is None else self.card.targets.denormalize(output)
 
     def infer_normalized(self, batch: Batch) -> np.ndarray:
-        """The raw model output (N, 21, 3), normalised as the training targets."""
+        """The raw model output: (N, 21, 3) normalised as the training targets, or the detector's."""
         inputs = self._check(batch)
         step = self.max_batch or len(inputs[0])
         if len(inputs[0]) <= step:
@@ -80,7 +84,7 @@ class Engine(ABC):
 
     @abstractmethod
     def _run(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-        """One batch of at most `max_batch` through the runtime -> normalised (N, 21, 3) float32."""
+        """One batch of at most `max_batch` through the runtime -> the raw output, float32."""
 
 
 class TorchEngine(Engine):

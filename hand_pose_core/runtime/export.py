@@ -18,11 +18,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from hand_pose_core.atomic import atomic_path, write_atomic
+from hand_pose_core.camera import BENCHMARK_CAMERA
 from hand_pose_core.data import model_inputs, select_hands
 from hand_pose_core.egoexo import Annotations, annotation_path, load_annotations
 from hand_pose_core.errors import InputError
 from hand_pose_core.models import LoadedModel, load_checkpoint
-from hand_pose_core.runtime.card import OUTPUT_NAME, ModelCard, sample_batch
+from hand_pose_core.runtime.card import ModelCard, sample_batch
 from hand_pose_core.runtime.engines import (
     ENGINE_SUFFIX,
     MODEL_METADATA_KEY,
@@ -36,8 +37,9 @@ from hand_pose_core.runtime.tensorrt import engine_for, record_path, tensorrt_un
 LOG = logging.getLogger(__name__)
 OPSET = 20  # the first with a Gelu operator, which ONNX Runtime runs as one fused kernel
 DEFAULT_MAX_BATCH = 2  # both hands of a frame in one call
-# What an export may change, in millimetres (largest coordinate difference from PyTorch).
-PARITY_TOLERANCE_MM = {"fp32": 0.01, "fp16": 1.0}
+# What an export may change: millimetres of joint coordinates for POTTER and the lifter, pixels of the
+# benchmark frame for the detector's keypoints (largest difference from PyTorch).
+PARITY_TOLERANCE = {"fp32": 0.01, "fp16": 1.0}
 # What INT8 quantises. POTTER's matrix products are its pooling, by small constant averaging matrices:
 # cheap in FP32, and (de)quantising around them cost more than they saved. The lifter's are its layers.
 INT8_OPERATORS = {"potter": ("Conv", "Gemm"), "lifter": ("MatMul", "Gemm")}
@@ -75,7 +77,7 @@ def export_onnx(
             example,
             raw,
             input_names=list(card.input_names),
-            output_names=[OUTPUT_NAME],
+            output_names=[card.output_name],
             dynamic_shapes={"inputs": tuple({0: batch} for _ in example)},
             opset_version=OPSET,
             dynamo=True,
@@ -87,10 +89,15 @@ def export_onnx(
     return write_atomic(out, lambda tmp: onnx.save(graph, tmp))
 
 
-def parity_mm(engine: Engine, reference: Engine, batch: int = DEFAULT_MAX_BATCH, seed: int = 0) -> float:
-    """Largest joint-coordinate difference from the reference on fixed inputs, in millimetres."""
+def parity_error(engine: Engine, reference: Engine, batch: int = DEFAULT_MAX_BATCH, seed: int = 0) -> float:
+    """Largest difference from the reference on fixed inputs, in the card's `output_unit`: joint
+    coordinates in millimetres, or detector keypoints in pixels of the benchmark frame."""
     inputs = sample_batch(engine.card, batch, seed)
-    return float(np.abs(engine.infer(inputs) - reference.infer(inputs)).max() * 1000.0)
+    difference = np.abs(engine.infer(inputs) - reference.infer(inputs))
+    if engine.card.targets is None:
+        keypoints = difference[..., 1:].reshape(*difference.shape[:-1], -1, 3)[..., :2]
+        return float(keypoints.max() * BENCHMARK_CAMERA.width)
+    return float(difference.max() * 1000.0)
 
 
 def model_batches(
@@ -185,8 +192,9 @@ class ExportResult:
     files: list[Path]
     precision: str
     backend: str
-    parity_mm: float
-    tolerance_mm: float | None  # None for INT8, whose cost is measured on hands instead
+    parity: float  # in `unit`
+    unit: str
+    tolerance: float | None  # None for INT8, whose cost is measured on hands instead
     mpjpe_mm: dict[str, float] = field(default_factory=dict)  # INT8: "fp32" and "int8" on validation hands
 
 
@@ -226,6 +234,10 @@ def export_model(
         raise InputError(f"--max-batch {max_batch}: must be at least 1")
     out = Path(out)
     loaded = load_checkpoint(checkpoint)
+    if int8 is not None and loaded.name not in INT8_OPERATORS:
+        raise InputError(
+            f"{checkpoint}: INT8 export is for {' and '.join(INT8_OPERATORS)}, not {loaded.name}"
+        )
     reference = TorchEngine(loaded)
     precision = "int8" if int8 is not None else "fp16" if fp16 else "fp32"
     if fmt == "tensorrt":
@@ -246,9 +258,11 @@ def export_model(
                     "int8": mpjpe_of(OnnxRuntimeEngine(tmp), val, int8.image_dir, "val"),
                 }
         engine = OnnxRuntimeEngine(tmp)
-        result = ExportResult([out], precision, engine.backend, parity_mm(engine, reference), None)
+        result = ExportResult(
+            [out], precision, engine.backend, parity_error(engine, reference), engine.card.output_unit, None
+        )
         if int8 is None:
-            result.tolerance_mm = PARITY_TOLERANCE_MM[precision]
+            result.tolerance = PARITY_TOLERANCE[precision]
             _check_parity(result, out)
         else:
             result.mpjpe_mm = mpjpe
@@ -256,10 +270,10 @@ def export_model(
 
 
 def _check_parity(result: ExportResult, out: Path) -> None:
-    if result.parity_mm > result.tolerance_mm:
+    if result.parity > result.tolerance:
         raise InputError(
-            f"{out}: {result.backend} {result.precision} differs from PyTorch by {result.parity_mm:.4f} mm "
-            f"(at most {result.tolerance_mm} mm allowed); nothing written"
+            f"{out}: {result.backend} {result.precision} differs from PyTorch by {result.parity:.4f} "
+            f"{result.unit} (at most {result.tolerance} {result.unit} allowed); nothing written"
         )
 
 
@@ -279,8 +293,9 @@ def _export_tensorrt(
         [onnx_path, out],
         precision,
         engine.backend,
-        parity_mm(engine, reference),
-        PARITY_TOLERANCE_MM[precision],
+        parity_error(engine, reference),
+        engine.card.output_unit,
+        PARITY_TOLERANCE[precision],
     )
     try:
         _check_parity(result, out)

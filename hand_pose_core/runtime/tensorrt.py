@@ -20,7 +20,7 @@ import torch
 
 from hand_pose_core.atomic import write_atomic, write_json_atomic
 from hand_pose_core.errors import InputError
-from hand_pose_core.runtime.card import OUTPUT_NAME, ModelCard
+from hand_pose_core.runtime.card import ModelCard
 from hand_pose_core.runtime.engines import ENGINE_SUFFIX, ONNX_SUFFIX, Engine, export_command, read_onnx_card
 
 LOG = logging.getLogger(__name__)
@@ -199,8 +199,9 @@ class TensorRTEngine(Engine):
             keep.append(tensor)
             self.context.set_input_shape(name, tuple(tensor.shape))
             self.context.set_tensor_address(name, tensor.data_ptr())
-        output = torch.empty(tuple(self.context.get_tensor_shape(OUTPUT_NAME)), device=self.device)
-        self.context.set_tensor_address(OUTPUT_NAME, output.data_ptr())
+        output_name = self.card.output_name
+        output = torch.empty(tuple(self.context.get_tensor_shape(output_name)), device=self.device)
+        self.context.set_tensor_address(output_name, output.data_ptr())
         if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
             raise RuntimeError("TensorRT failed to enqueue the inference")
         return output.cpu().numpy()  # copies on the same stream, after the inference

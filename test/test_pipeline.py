@@ -1,0 +1,315 @@
+"""Live localisation and metric 3D: the translation solver, One-Euro smoothing, tracking and handedness,
+the detector (export parity, learning on synthetic frames), and `HandPosePipeline` in both modes,
+including the frames a headset really sends (no hands, black, saturated, wrong size, mono)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from hand_pose_core.camera import BENCHMARK_CAMERA
+from hand_pose_core.data import read_image, select_frames
+from hand_pose_core.detection import Detection, decode_detections
+from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
+from hand_pose_core.errors import InputError
+from hand_pose_core.inference import predict_hands
+from hand_pose_core.models import build_model, load_checkpoint, save_checkpoint
+from hand_pose_core.models.potter import PotterConfig
+from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
+from hand_pose_core.offline import run_pipeline
+from hand_pose_core.pipeline import HandPosePipeline, PipelineConfig
+from hand_pose_core.placement import solve_translation
+from hand_pose_core.runtime import load_engine
+from hand_pose_core.runtime.engines import TorchEngine
+from hand_pose_core.runtime.export import export_model
+from hand_pose_core.skeleton import NUM_JOINTS
+from hand_pose_core.synth import SynthConfig, generate
+from hand_pose_core.tracking import HandTracker, OneEuroFilter, resolve_sides
+from hand_pose_core.training import TrainOptions, train
+
+IMAGES = ("image", "undistorted")
+
+
+@pytest.fixture(scope="module")
+def data(synth_data):
+    return synth_data
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Seeded random weights: a tiny POTTER, a lifter and a detector."""
+    root = tmp_path_factory.mktemp("pipeline_models")
+    torch.manual_seed(0)
+    potter = build_model("potter", **asdict(PotterConfig.tiny()))
+    lifter = build_model("lifter")
+    return {
+        "potter": save_checkpoint(potter, root / "potter.pt", targets=JointNormalizer.official()),
+        "lifter": save_checkpoint(
+            lifter,
+            root / "lifter.pt",
+            targets=JointNormalizer.official(),
+            inputs=KeypointNormalizer.reference(),
+        ),
+        "detector": save_checkpoint(build_model("detector"), root / "detector.pt", targets=None),
+    }
+
+
+def hands_3d(data):
+    """Every hand of the train split with its camera-frame ground truth."""
+    return [r.hand for r in load_annotations(annotation_path(data, "train")).hands() if r.hand.has_3d]
+
+
+def test_translation_solver_recovers_the_wrist_from_ground_truth(data):
+    hands = hands_3d(data)
+    assert len(hands) > 20
+    rng = np.random.default_rng(0)
+    for hand in hands:
+        joints = np.where(hand.valid_3d[:, None], hand.joints_3d, np.nan)
+        joints[0] = hand.joints_3d[0]
+        keypoints = BENCHMARK_CAMERA.project(joints)
+        relative = joints - joints[0]
+        weights = rng.uniform(0.5, 1.0, NUM_JOINTS)  # any positive weights fit exact keypoints exactly
+        placement = solve_translation(relative, keypoints, weights, BENCHMARK_CAMERA)
+        assert np.abs(placement.translation - hand.joints_3d[0]).max() * 1000 < 1.0
+        assert placement.rms_px < 1e-6
+        assert np.allclose(placement.joints(relative)[hand.valid_3d], hand.joints_3d[hand.valid_3d])
+
+
+def test_translation_solver_weights_and_refusals(data):
+    hand = hands_3d(data)[0]
+    joints = hand.joints_3d.copy()
+    joints[~hand.valid_3d] = joints[0]
+    keypoints = BENCHMARK_CAMERA.project(joints)
+    relative = joints - joints[0]
+    corrupted = keypoints.copy()
+    corrupted[5:] += 80.0  # wrong keypoints that carry no weight change nothing
+    weights = np.zeros(NUM_JOINTS)
+    weights[:5] = 1.0
+    placement = solve_translation(relative, corrupted, weights, BENCHMARK_CAMERA)
+    assert np.abs(placement.translation - joints[0]).max() * 1000 < 1.0
+    one = np.zeros(NUM_JOINTS)
+    one[3] = 1.0
+    assert solve_translation(relative, keypoints, one, BENCHMARK_CAMERA) is None
+    assert (
+        solve_translation(relative, np.full((NUM_JOINTS, 2), np.nan), np.ones(NUM_JOINTS), BENCHMARK_CAMERA)
+        is None
+    )
+
+
+def test_one_euro_filter_smooths_jitter_and_follows_motion():
+    rng = np.random.default_rng(0)
+    still = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    stamps = np.arange(200) / 30.0
+    noisy = 0.3 + rng.normal(0, 0.005, size=(200, 3))
+    smoothed = np.array([still(x, t) for x, t in zip(noisy, stamps, strict=True)])
+    assert smoothed[50:].std(axis=0).max() < 0.4 * noisy[50:].std(axis=0).min()
+    ramp = np.stack([np.full(3, 0.5 * t) for t in stamps])  # moving at 0.5 m/s
+    lag = {}
+    for beta in (0.0, 20.0):
+        moving = OneEuroFilter(min_cutoff=1.0, beta=beta)
+        out = np.array([moving(x, t) for x, t in zip(ramp, stamps, strict=True)])
+        lag[beta] = np.abs(out[-1] - ramp[-1]).max()
+    assert lag[20.0] < 0.25 * lag[0.0]  # speed raises the cutoff: less lag when moving
+    assert np.array_equal(OneEuroFilter()(np.ones(3), 1.0), np.ones(3))  # the first value passes
+
+
+def detection(side, box, score=0.9):
+    x1, y1, x2, y2 = box
+    keypoints = np.stack(
+        [np.linspace(x1 + 20, x2 - 20, NUM_JOINTS), np.linspace(y1 + 20, y2 - 20, NUM_JOINTS)], 1
+    )
+    return Detection(side, score, keypoints, np.ones(NUM_JOINTS), np.array(box, dtype=float))
+
+
+def test_handedness_stays_with_the_track_and_duplicates_are_dropped():
+    tracker = HandTracker()
+    tracker.detected(
+        resolve_sides([detection("right", (300, 50, 420, 170)), detection("left", (300, 250, 420, 370))], {})
+    )
+    assert set(tracker.tracks) == {"left", "right"}
+    # The detector calls the upper hand "left" this time: it keeps its track's side.
+    swapped = resolve_sides([detection("left", (305, 55, 425, 175), 0.8)], tracker.tracks)
+    assert list(swapped) == ["right"]
+    # One hand found twice (as left and right): the better-scored one stays.
+    twice = resolve_sides(
+        [detection("left", (300, 250, 420, 370), 0.6), detection("right", (302, 252, 422, 372), 0.9)], {}
+    )
+    assert list(twice) == ["right"]
+
+
+def test_tracker_runs_the_detector_every_n_frames_and_when_a_hand_is_lost():
+    tracker = HandTracker(detect_every=3)
+    assert tracker.needs_detection()  # nothing tracked yet
+    tracker.detected(
+        {"right": detection("right", (300, 50, 420, 170)), "left": detection("left", (300, 250, 420, 370))}
+    )
+    decisions = []
+    for _ in range(5):
+        decisions.append(tracker.needs_detection())
+        if decisions[-1]:
+            tracker.detected({s: detection(s, tuple(t.box)) for s, t in tracker.tracks.items()})
+        else:
+            tracker.followed(512, 512)
+    assert decisions == [False, False, True, False, False]
+    tracker.tracks["left"].box = np.array([600.0, 600.0, 700.0, 700.0])  # left the image
+    tracker.followed(512, 512)
+    assert "left" not in tracker.tracks and tracker.needs_detection()
+
+
+@pytest.mark.parametrize("name", ["potter", "lifter"])
+def test_benchmark_mode_reproduces_predict_hands(name, models, data):
+    engine = TorchEngine(load_checkpoint(models[name]))
+    split = "val"
+    annotations = load_annotations(annotation_path(data, split))
+    image_root = data.joinpath(*IMAGES)
+    pipeline = HandPosePipeline(engine, BENCHMARK_CAMERA, config=PipelineConfig("given"))
+    run = run_pipeline(pipeline, annotations, image_root, split, progress=False)
+    batched = predict_hands(engine, annotations, image_root, split, progress=False)
+    assert run.num_predicted == batched.num_predicted > 10
+    for take, frames in batched.predictions.items():
+        for frame, hands in frames.items():
+            for side, joints in hands.items():
+                assert np.abs(run.predictions[take][frame][side] - joints).max() < 1e-5
+
+
+def test_bad_frames_give_empty_or_partial_results_never_an_exception(models, data):
+    pose = TorchEngine(load_checkpoint(models["potter"]))
+    detector = TorchEngine(load_checkpoint(models["detector"]))
+    pipeline = HandPosePipeline(
+        pose, BENCHMARK_CAMERA, detector, PipelineConfig(min_score=0.0, smoothing=True)
+    )
+    frames = {
+        "black": np.zeros((512, 512, 3), np.uint8),
+        "saturated": np.full((512, 512, 3), 255, np.uint8),
+        "mono": np.full((512, 512), 90, np.uint8),
+    }
+    for name, frame in frames.items():
+        result = pipeline.process(frame, stamp=1.0)
+        assert not result.skipped, name
+        for hand in result.hands:  # whatever an untrained detector finds is well-formed
+            assert hand.relative.shape == (NUM_JOINTS, 3) and hand.box.shape == (4,)
+    for frame, message in (
+        (np.zeros((480, 640, 3), np.uint8), "image is 640x480, the camera expects 512x512"),
+        (np.zeros((512, 512, 3), np.float32), "expected 8-bit pixels"),
+        (np.zeros((512, 512, 4), np.uint8), "expected (H, W) or (H, W, 3)"),
+        (None, "expected 8-bit pixels"),
+    ):
+        result = pipeline.process(frame, stamp=2.0)
+        assert result.hands == [] and message in result.skipped[0][1]
+    nobody = HandPosePipeline(pose, BENCHMARK_CAMERA, detector, PipelineConfig(min_score=1.1))
+    assert nobody.process(frames["black"]).hands == []  # no hand found: an empty result
+    given = HandPosePipeline(pose, BENCHMARK_CAMERA, config=PipelineConfig("given"))
+    from hand_pose_core.pipeline import GivenHand
+
+    result = given.process(
+        frames["black"],
+        given=[
+            GivenHand("left", np.array([490.0, 480.0, 530.0, 540.0])),
+            GivenHand("right", np.array([5.0, 5.0, 5.0, 9.0])),
+        ],
+    )
+    assert [h.side for h in result.hands] == ["left"]  # a hand at the border still gets a crop
+    assert result.skipped == [("right", "box of zero size")]
+
+
+def test_detector_exports_and_runs_through_the_engines(models, data, tmp_path):
+    result = export_model(models["detector"], "onnx", tmp_path / "detector.onnx")
+    assert result.unit == "px" and result.parity <= result.tolerance == 0.01
+    engine = load_engine(tmp_path / "detector.onnx", "onnxruntime")
+    reference = TorchEngine(load_checkpoint(models["detector"]))
+    record = select_frames(load_annotations(annotation_path(data, "val")))[0]
+    image = read_image(image_path(data.joinpath(*IMAGES), "val", record.take_name, record.frame_number))
+    from hand_pose_core.detection import frame_input
+
+    batch = frame_input(image, engine.card.input_size)[None]
+    for ours, theirs in zip(
+        decode_detections(engine.infer(batch)[0], 512, 512),
+        decode_detections(reference.infer(batch)[0], 512, 512),
+        strict=True,
+    ):
+        assert ours.side == theirs.side and abs(ours.score - theirs.score) < 1e-4
+        assert np.abs(ours.keypoints - theirs.keypoints).max() < 0.01
+    with pytest.raises(InputError, match="INT8 export is for potter and lifter, not detector"):
+        from hand_pose_core.runtime.export import CalibrationData
+
+        export_model(models["detector"], "onnx", tmp_path / "q.onnx", int8=CalibrationData(data, None))
+
+
+@pytest.fixture(scope="module")
+def varied_data(tmp_path_factory):
+    """Many takes of few frames: hands of many subjects, places and poses (about 560 training frames)."""
+    root = tmp_path_factory.mktemp("varied")
+    generate(root, SynthConfig(takes=200, frames=4, seed=5), progress=False)
+    return root
+
+
+def test_detector_learns_to_find_hands_and_the_live_pipeline_scores_offline(
+    varied_data, models, tmp_path, run_cli
+):
+    options = TrainOptions(
+        "detector",
+        varied_data,
+        tmp_path / "detector",
+        image_dir=varied_data.joinpath(*IMAGES),
+        epochs=18,
+        batch_size=32,
+        progress=False,
+    )
+    result = train(options)
+    best = min(result.history, key=lambda h: h["val_loss"])
+    print(
+        f"\ndetector after 18 epochs: val recall {best['val_recall']:.3f}, "
+        f"precision {best['val_precision']:.3f}, keypoint error {best['val_keypoint_px']:.2f} px"
+    )
+    pred = tmp_path / "pred.json"
+    code, out, err = run_cli(
+        "infer",
+        "--checkpoint",
+        models["lifter"],
+        "--boxes",
+        "detector",
+        "--detector",
+        result.best,
+        "--absolute",
+        "--gt-dir",
+        varied_data,
+        "--image-dir",
+        varied_data.joinpath(*IMAGES),
+        "--split",
+        "val",
+        "--out",
+        pred,
+    )
+    assert code == 0, err
+    recall = float(out.split("recall ")[1].split(",")[0])
+    assert recall >= 0.9, out
+    assert "camera-frame MPJPE" in out and "wrist depth error" in out
+    predictions = load_predictions(pred)
+    wrists = np.array(
+        [hand[0] for frames in predictions.values() for hands in frames.values() for hand in hands.values()]
+    )
+    assert (wrists[:, 2] > 0.05).all()  # camera-frame joints, in front of the camera
+    code, out, _ = run_cli(
+        "eval", "--pred", pred, "--gt", annotation_path(varied_data, "val"), "--allow-missing"
+    )
+    assert code == 0 and "MPJPE" in out
+
+
+def test_detector_mode_needs_a_detector(models, data, tmp_path, run_cli):
+    code, _, err = run_cli(
+        "infer",
+        "--checkpoint",
+        models["lifter"],
+        "--boxes",
+        "detector",
+        "--gt-dir",
+        data,
+        "--out",
+        tmp_path / "p.json",
+    )
+    assert code == 2 and "--boxes detector needs --detector" in err
+    with pytest.raises(InputError, match="the detector needs --image-dir"):
+        train(TrainOptions("detector", data, tmp_path / "d", progress=False))
