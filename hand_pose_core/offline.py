@@ -75,14 +75,16 @@ def run_pipeline(
         start = time.perf_counter()
         result = pipeline.process(image, stamp=None, given=given)
         run.frame_seconds.append(time.perf_counter() - start)
+        explained = set()
         for side, reason in result.skipped:
-            skipped_sides = labels if side == "frame" else [side] if side in labels else []
+            skipped_sides = list(labels) if side == "frame" else [side] if side in labels else []
+            explained.update(skipped_sides)
             run.skipped += [(labels[s], reason) for s in skipped_sides]
         found = {hand.side: hand for hand in result.hands}
         for side, label in labels.items():
             hand = found.get(side)
             if hand is None:
-                if not any(label == skipped for skipped, _ in run.skipped[-len(labels) :]):
+                if side not in explained:
                     run.skipped.append((label, "not detected"))
                 continue
             if absolute and hand.camera is None:

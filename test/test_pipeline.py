@@ -12,7 +12,7 @@ import torch
 
 from hand_pose_core.camera import BENCHMARK_CAMERA
 from hand_pose_core.data import read_image, select_frames
-from hand_pose_core.detection import Detection, decode_detections
+from hand_pose_core.detection import Detection, decode_detections, frame_input
 from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
 from hand_pose_core.errors import InputError
 from hand_pose_core.inference import predict_hands
@@ -20,11 +20,11 @@ from hand_pose_core.models import build_model, load_checkpoint, save_checkpoint
 from hand_pose_core.models.potter import PotterConfig
 from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.offline import run_pipeline
-from hand_pose_core.pipeline import HandPosePipeline, PipelineConfig
+from hand_pose_core.pipeline import GivenHand, HandPosePipeline, PipelineConfig
 from hand_pose_core.placement import solve_translation
 from hand_pose_core.runtime import load_engine
 from hand_pose_core.runtime.engines import TorchEngine
-from hand_pose_core.runtime.export import export_model
+from hand_pose_core.runtime.export import CalibrationData, export_model
 from hand_pose_core.skeleton import NUM_JOINTS
 from hand_pose_core.synth import SynthConfig, generate
 from hand_pose_core.tracking import HandTracker, OneEuroFilter, resolve_sides
@@ -202,8 +202,6 @@ def test_bad_frames_give_empty_or_partial_results_never_an_exception(models, dat
     nobody = HandPosePipeline(pose, BENCHMARK_CAMERA, detector, PipelineConfig(min_score=1.1))
     assert nobody.process(frames["black"]).hands == []  # no hand found: an empty result
     given = HandPosePipeline(pose, BENCHMARK_CAMERA, config=PipelineConfig("given"))
-    from hand_pose_core.pipeline import GivenHand
-
     result = given.process(
         frames["black"],
         given=[
@@ -222,8 +220,6 @@ def test_detector_exports_and_runs_through_the_engines(models, data, tmp_path):
     reference = TorchEngine(load_checkpoint(models["detector"]))
     record = select_frames(load_annotations(annotation_path(data, "val")))[0]
     image = read_image(image_path(data.joinpath(*IMAGES), "val", record.take_name, record.frame_number))
-    from hand_pose_core.detection import frame_input
-
     batch = frame_input(image, engine.card.input_size)[None]
     for ours, theirs in zip(
         decode_detections(engine.infer(batch)[0], 512, 512),
@@ -233,8 +229,6 @@ def test_detector_exports_and_runs_through_the_engines(models, data, tmp_path):
         assert ours.side == theirs.side and abs(ours.score - theirs.score) < 1e-4
         assert np.abs(ours.keypoints - theirs.keypoints).max() < 0.01
     with pytest.raises(InputError, match="INT8 export is for potter and lifter, not detector"):
-        from hand_pose_core.runtime.export import CalibrationData
-
         export_model(models["detector"], "onnx", tmp_path / "q.onnx", int8=CalibrationData(data, None))
 
 
