@@ -22,7 +22,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
     ],
     install_requires=[
         "setuptools",
@@ -37,6 +37,7 @@ setup(
         "onnx>=1.16",
         "onnxscript>=0.2",
         "onnxruntime>=1.18",
+        "rosbags>=0.10",
     ],
     extras_require={
         "ros": [
@@ -50,5 +51,13 @@ setup(
         "tensorrt": ["tensorrt>=10"],  # on a CUDA machine
         "dev": ["pytest>=8", "ruff>=0.6"],
     },
-    entry_points={"console_scripts": ["hand-pose = hand_pose_core.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "hand-pose = hand_pose_core.cli:main",
+            "hand_pose_estimator = hand_pose_ros.estimator:main",
+            "aria_vrs_player = hand_pose_ros.aria_vrs_player:main",
+            "bag_player = hand_pose_ros.bag_player:main",
+            "bag_recorder = hand_pose_ros.bag_recorder:main",
+        ]
+    },
 )

@@ -2,12 +2,16 @@
 
 All fisheye maths is projectaria-tools'; this module only picks the calls the benchmark makes
 (`distort_by_calibration(image, dst, src)`, destination first) and keeps their results consistent with
-`hand_pose_core.camera`.
+`hand_pose_core.camera`. `vrs_frames` reads a recording's camera streams for the ROS 2 player, so that
+node stays a thin publisher.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +150,56 @@ def distort_to_raw(
 ) -> np.ndarray:
     """A landscape pinhole image as the raw fisheye camera would see it (for synthetic raw frames)."""
     return calibration.distort_by_calibration(np.ascontiguousarray(image), raw, _linear_calibration(source))
+
+
+@dataclass(frozen=True)
+class VrsFrame:
+    """One camera frame of a VRS recording, in the sensor's native orientation (Aria RGB is sideways)."""
+
+    label: str  # the stream's label, e.g. "camera-rgb"
+    capture_ns: int  # device clock
+    image: np.ndarray  # uint8 (H, W) grey or (H, W, 3) RGB
+
+
+def _open_vrs(path: Path):
+    from projectaria_tools.core import data_provider
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such VRS recording")
+    provider = data_provider.create_vrs_data_provider(str(path))
+    if provider is None:
+        raise InputError(f"{path}: not a VRS recording (projectaria-tools cannot open it)")
+    return provider
+
+
+def _stream_frames(provider, stream, label: str) -> Iterator[VrsFrame]:
+    for index in range(provider.get_num_data(stream)):
+        image, record = provider.get_image_data_by_index(stream, index)
+        if image.is_valid():  # a record whose image does not decode is skipped, not fatal
+            yield VrsFrame(label, int(record.capture_timestamp_ns), image.to_numpy_array())
+
+
+def vrs_frames(path: Path, labels: Sequence[str] = (RGB_LABEL,)) -> Iterator[VrsFrame]:
+    """The frames of the chosen camera streams of an Aria VRS recording, merged in capture-time order.
+
+    The file and labels are checked when this is called, not at the first frame, so a player can report
+    a bad path before it starts; frames are then decoded one at a time (a recording does not fit in
+    memory). Frames with equal capture times come in the order of `labels`.
+    """
+    from projectaria_tools.core.sensor_data import SensorDataType
+
+    path = Path(path)
+    provider = _open_vrs(path)
+    cameras = {
+        provider.get_label_from_stream_id(stream): stream
+        for stream in provider.get_all_streams()
+        if provider.get_sensor_data_type(stream) == SensorDataType.IMAGE
+    }
+    unknown = [label for label in labels if label not in cameras]
+    if unknown or not labels:
+        wanted = ", ".join(map(repr, unknown)) if unknown else "labels given"
+        raise InputError(
+            f"{path}: no camera stream {wanted} (the recording has {', '.join(sorted(cameras)) or 'none'})"
+        )
+    streams = [_stream_frames(provider, cameras[label], label) for label in labels]
+    return heapq.merge(*streams, key=lambda frame: frame.capture_ns)

@@ -105,6 +105,13 @@ def rotate_points_3d(points: np.ndarray, orientation: Orientation) -> np.ndarray
     return points if orientation == "landscape" else points @ PORTRAIT_FROM_LANDSCAPE.T
 
 
+def unrotate_points_3d(points: np.ndarray, orientation: Orientation) -> np.ndarray:
+    """Camera-frame points (..., 3) of the given orientation back in the landscape (sensor) frame."""
+    _check_orientation(orientation)
+    points = np.asarray(points, dtype=np.float64)
+    return points if orientation == "landscape" else points @ PORTRAIT_FROM_LANDSCAPE
+
+
 def rotate_camera(camera: PinholeCamera, orientation: Orientation) -> PinholeCamera:
     """The pinhole camera that sees a landscape image after rotate_image."""
     _check_orientation(orientation)

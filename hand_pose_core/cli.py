@@ -98,8 +98,8 @@ def _demo(args: argparse.Namespace) -> None:
     print(summary(run_demo(args.out, SynthConfig(args.takes, args.frames, args.seed))))
 
 
-def _report_skipped(skipped: list[tuple[str, str]] | dict[str, int]) -> None:
-    """Skipped hands, counted by reason, with the first few named."""
+def _report_skipped(skipped: list[tuple[str, str]] | dict[str, int], what: str = "hands") -> None:
+    """Skipped hands (or frames), counted by reason, with the first few named."""
     if isinstance(skipped, dict):
         if any(skipped.values()):
             print("skipped: " + ", ".join(f"{count} {what}" for what, count in skipped.items() if count))
@@ -107,7 +107,7 @@ def _report_skipped(skipped: list[tuple[str, str]] | dict[str, int]) -> None:
     if not skipped:
         return
     reasons = Counter(reason.split(":")[0] for _, reason in skipped)
-    print(f"skipped {len(skipped)} hands: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items()))
+    print(f"skipped {len(skipped)} {what}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items()))
     for label, reason in skipped[:5]:
         print(f"  {label}: {reason}")
 
@@ -157,17 +157,17 @@ def _train(args: argparse.Namespace) -> None:
 def _infer(args: argparse.Namespace) -> None:
     from hand_pose_core.camera import BENCHMARK_CAMERA
     from hand_pose_core.egoexo import annotation_path, load_annotations, write_predictions
-    from hand_pose_core.offline import format_run, run_pipeline
+    from hand_pose_core.offline import annotated_frames, format_run, run_pipeline
     from hand_pose_core.pipeline import HandPosePipeline, PipelineConfig
-    from hand_pose_core.runtime import load_engine
 
-    engine = load_engine(args.checkpoint, args.backend, threads=args.threads)
-    card = engine.card
-    detector = None
-    if args.boxes == "detector":
-        if args.detector is None:
-            raise InputError("--boxes detector needs --detector (a detector checkpoint or ONNX file)")
-        detector = load_engine(args.detector, args.backend, threads=args.threads)
+    if args.boxes == "detector" and args.detector is None:
+        raise InputError("--boxes detector needs --detector (a detector checkpoint or ONNX file)")
+    localisation = "given" if args.boxes == "annotation" else "detector"
+    config = PipelineConfig(localisation, args.detect_every, args.min_score)
+    pipeline = HandPosePipeline.load(
+        args.checkpoint, BENCHMARK_CAMERA, args.detector, config, backend=args.backend, threads=args.threads
+    )
+    card = pipeline.pose.card
     path = annotation_path(args.gt_dir, args.split, anno_type=args.anno_type)
     annotations = load_annotations(path)
     private = annotation_path(args.gt_dir, args.split, public=False, anno_type=args.anno_type)
@@ -178,15 +178,85 @@ def _infer(args: argparse.Namespace) -> None:
             raise InputError(f"{path}: the lifter needs 2D keypoints and this file has none")
         path, annotations = private, truth
     official = " (official)" if card.official else ""
-    print(f"{card.name} {card.precision} model {args.checkpoint}{official} on {engine.backend}, {path}")
-    config = PipelineConfig("given" if args.boxes == "annotation" else "detector", args.detect_every)
-    pipeline = HandPosePipeline(engine, BENCHMARK_CAMERA, detector, config)
-    run = run_pipeline(pipeline, annotations, args.image_dir, args.split, absolute=args.absolute, truth=truth)
+    print(
+        f"{card.name} {card.precision} model {args.checkpoint}{official} on {pipeline.pose.backend}, {path}"
+    )
+    frames = annotated_frames(annotations, args.image_dir, args.split, pipeline.needs_image)
+    run = run_pipeline(pipeline, frames, absolute=args.absolute, truth=truth, total=annotations.num_frames)
     write_predictions(run.predictions, args.out)
     _report_skipped(run.skipped)
     print(format_run(run))
     frame = "camera-frame" if args.absolute else "wrist-relative"
     print(f"wrote {args.out}: {run.num_predicted} hands, {frame} joints")
+
+
+def _egoexo2bag(args: argparse.Namespace) -> None:
+    from hand_pose_core.bags import write_take_bag
+    from hand_pose_core.camera import BENCHMARK_CAMERA
+    from hand_pose_core.egoexo import annotation_path, load_annotations
+
+    annotations = load_annotations(annotation_path(args.gt_dir, args.split, anno_type=args.anno_type))
+    summary = write_take_bag(annotations, args.image_dir, args.split, args.out, BENCHMARK_CAMERA)
+    print(f"wrote {args.out}: {summary.frames} frames of {summary.takes} takes")
+    _report_skipped(summary.skipped, "frames")
+    if summary.skipped:
+        raise InputError(f"{args.out}: {len(summary.skipped)} frames left out (listed above)")
+
+
+def _report_problems(problems: list[str]) -> None:
+    if problems:
+        for problem in problems[:5]:
+            print(f"  {problem}")
+        raise InputError(f"{len(problems)} unreadable part(s) of the bag, first: {problems[0]}")
+
+
+def _bag2json(args: argparse.Namespace) -> None:
+    from hand_pose_core.bags import recorded_hands
+    from hand_pose_core.egoexo import write_predictions
+
+    recorded = recorded_hands(args.bag)
+    write_predictions(recorded.predictions, args.out)
+    print(
+        f"{args.bag}: {recorded.frames} frames in the take index, {recorded.frames_with_output} with the "
+        f"node's output, {recorded.num_predicted} hands"
+    )
+    _report_skipped(recorded.skipped, "frames")
+    print(f"wrote {args.out}: camera-frame joints (score with `hand-pose eval` without --offset)")
+    _report_problems(recorded.problems)
+
+
+def _eval_bag(args: argparse.Namespace) -> None:
+    from hand_pose_core.atomic import ensure_dir
+    from hand_pose_core.bags import BagContents, bag_camera, bag_frames, read_take_index
+    from hand_pose_core.egoexo import load_annotations, write_predictions
+    from hand_pose_core.metrics import evaluate
+    from hand_pose_core.offline import format_run, run_pipeline
+    from hand_pose_core.pipeline import HandPosePipeline, PipelineConfig
+    from hand_pose_core.report import format_table, write_report
+
+    truth = load_annotations(args.gt)
+    config = PipelineConfig("detector", args.detect_every, args.min_score)
+    pipeline = HandPosePipeline.load(
+        args.checkpoint,
+        bag_camera(args.bag),
+        args.detector,
+        config,
+        backend=args.backend,
+        threads=args.threads,
+    )
+    contents = BagContents(args.bag)
+    frames = bag_frames(args.bag, truth, contents)
+    total = len(read_take_index(args.bag).frames)
+    run = run_pipeline(pipeline, frames, absolute=True, truth=truth, total=total)
+    out = ensure_dir(args.out)
+    write_predictions(run.predictions, out / "pred.json")
+    _report_skipped(run.skipped)
+    print(format_run(run))
+    report = evaluate(run.predictions, truth, offset=False, allow_missing=True)
+    print(format_table(report))
+    for path in [out / "pred.json", *write_report(report, out)]:
+        print(f"wrote {path}")
+    _report_problems(contents.problems)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -248,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Egocentric 3D hand pose: Ego-Exo4D evaluation, synthetic data, training and inference.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    detect_every_help = "POTTER: run the detector every N frames"
+    min_score_help = "presence probability for a detected hand to count"
 
     def command(
         name: str, run: Callable[[argparse.Namespace], None], help_text: str
@@ -332,13 +404,40 @@ def build_parser() -> argparse.ArgumentParser:
         "detector: find the hands",
     )
     inf.add_argument("--detector", type=Path, help="detector checkpoint or ONNX file, for --boxes detector")
-    inf.add_argument("--detect-every", type=int, default=1, help="POTTER: run the detector every N frames")
+    inf.add_argument("--detect-every", type=int, default=1, help=detect_every_help)
+    inf.add_argument("--min-score", type=float, default=0.5, help=min_score_help)
     inf.add_argument(
         "--absolute", action="store_true", help="write camera-frame joints (score without --offset)"
     )
     inf.add_argument("--out", type=Path, required=True, help="submission JSON to write")
     inf.add_argument("--backend", default="auto", choices=BACKENDS, help="auto: TensorRT, else ONNX Runtime")
     inf.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")
+
+    eb = command(
+        "egoexo2bag", _egoexo2bag, "Write a split's frames as an MCAP bag of images the node can play."
+    )
+    eb.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
+    eb.add_argument("--image-dir", type=Path, required=True, help="undistorted image root")
+    eb.add_argument("--split", default="test", choices=("train", "val", "test"))
+    eb.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
+    eb.add_argument("--out", type=Path, required=True, help="bag folder to create")
+
+    bj = command("bag2json", _bag2json, "Turn the node's hands recorded in a bag into the benchmark JSON.")
+    bj.add_argument("bag", type=Path, help="a bag with the node's left/right hand topics and the take index")
+    bj.add_argument("--out", type=Path, required=True, help="submission JSON to write (camera-frame joints)")
+
+    ev_bag = command("eval-bag", _eval_bag, "Run the live pipeline over a take bag's images and score it.")
+    ev_bag.add_argument("bag", type=Path, help="a bag from `hand-pose egoexo2bag`")
+    ev_bag.add_argument("--gt", type=Path, required=True, help="ground truth with 3D for the bag's frames")
+    ev_bag.add_argument("--checkpoint", type=Path, required=True, help="POTTER or lifter model file")
+    ev_bag.add_argument("--detector", type=Path, required=True, help="detector model file")
+    ev_bag.add_argument("--detect-every", type=int, default=1, help=detect_every_help)
+    ev_bag.add_argument("--min-score", type=float, default=0.5, help=min_score_help)
+    ev_bag.add_argument("--backend", default="auto", choices=BACKENDS)
+    ev_bag.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")
+    ev_bag.add_argument(
+        "--out", type=Path, default=Path("out/eval_bag"), help="folder for pred.json and the report"
+    )
 
     ex = command(
         "export", _export, "Export a checkpoint to ONNX or a TensorRT engine and check it against PyTorch."

@@ -8,13 +8,14 @@ detector, and with 3D ground truth the camera-frame joints (MPJPE, wrist depth e
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from hand_pose_core.data import read_image, select_frames
+from hand_pose_core.data import FrameRecord, read_image, select_frames
 from hand_pose_core.detection import DetectionScores
 from hand_pose_core.egoexo import Annotations, Predictions, image_path
 from hand_pose_core.metrics import evaluate, hand_label
@@ -42,38 +43,56 @@ class PipelineRun:
         )
 
 
+@dataclass(frozen=True)
+class FrameInput:
+    """A frame to run: its annotation record, and its image or why there is none."""
+
+    record: FrameRecord
+    image: np.ndarray | None = None
+    problem: str | None = None
+
+
+def annotated_frames(
+    annotations: Annotations, image_root: Path | None, split: str, needs_image: bool
+) -> Iterator[FrameInput]:
+    """The frames of an annotation file with their images from the release's folder layout."""
+    for record in select_frames(annotations):
+        if not needs_image:
+            yield FrameInput(record)
+            continue
+        path = image_path(image_root, split, record.take_name, record.frame_number)
+        image = read_image(path)
+        yield FrameInput(record, image, None if image is not None else f"image cannot be read: {path}")
+
+
 def run_pipeline(
     pipeline: HandPosePipeline,
-    annotations: Annotations,
-    image_root: Path | None,
-    split: str,
+    frames: Iterable[FrameInput],
     *,
     absolute: bool = False,
     truth: Annotations | None = None,
     progress: bool = True,
+    total: int | None = None,
 ) -> PipelineRun:
-    """Every annotated frame through the pipeline; each take starts with fresh tracks. `truth` (the
-    same frames with 2D and 3D ground truth) adds the detector's and the camera frame's scores."""
+    """Every frame through the pipeline; each take starts with fresh tracks. Predictions are kept for the
+    hands each record annotates. `truth` (the same frames with 2D and 3D ground truth) adds the detector's
+    and the camera frame's scores."""
     camera = pipeline.camera
     run = PipelineRun(detection=DetectionScores() if truth is not None and pipeline.detector else None)
-    frames = select_frames(annotations)
     previous_take = None
-    for record in tqdm(frames, desc=f"pipeline {split}", unit="frame", disable=not progress, leave=False):
+    for frame in tqdm(frames, desc="pipeline", unit="frame", total=total, disable=not progress, leave=False):
+        record = frame.record
         if record.take_uid != previous_take:
             pipeline.reset()
             previous_take = record.take_uid
         labels = {side: hand_label(record.take_uid, record.frame_number, side) for side in record.frame.hands}
-        image = None
-        if pipeline.needs_image:
-            path = image_path(image_root, split, record.take_name, record.frame_number)
-            image = read_image(path)
-            if image is None:
-                run.skipped += [(label, f"image cannot be read: {path}") for label in labels.values()]
-                pipeline.reset()
-                continue
+        if frame.problem is not None:
+            run.skipped += [(label, frame.problem) for label in labels.values()]
+            pipeline.reset()
+            continue
         given = [GivenHand(side, hand.bbox, hand.joints_2d) for side, hand in record.frame.hands.items()]
         start = time.perf_counter()
-        result = pipeline.process(image, stamp=None, given=given)
+        result = pipeline.process(frame.image, stamp=None, given=given)
         run.frame_seconds.append(time.perf_counter() - start)
         explained = set()
         for side, reason in result.skipped:
@@ -104,7 +123,9 @@ def run_pipeline(
     return run
 
 
-def _score_frame(run: PipelineRun, hands: list, truth: Annotations, record, width: int, height: int) -> None:
+def _score_frame(
+    run: PipelineRun, hands: list, truth: Annotations, record: FrameRecord, width: int, height: int
+) -> None:
     take = truth.takes.get(record.take_uid)
     frame = take.frames.get(record.frame_number) if take is not None else None
     if frame is None:

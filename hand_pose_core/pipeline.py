@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from hand_pose_core.crop import CropWindow, box_is_usable, keypoint_box, normali
 from hand_pose_core.detection import decode_detections, frame_input
 from hand_pose_core.errors import InputError
 from hand_pose_core.placement import solve_translation
-from hand_pose_core.runtime.engines import Engine
+from hand_pose_core.runtime.engines import Engine, load_engine
 from hand_pose_core.skeleton import HAND_SIDES, NUM_JOINTS
 from hand_pose_core.tracking import HandTracker, OneEuroFilter, Track, resolve_sides
 
@@ -86,6 +87,29 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 class HandPosePipeline:
+    @classmethod
+    def load(
+        cls,
+        pose_model: Path,
+        camera: PinholeCamera,
+        detector_model: Path | None = None,
+        config: PipelineConfig = PipelineConfig(),
+        *,
+        backend: str = "auto",
+        threads: int | None = None,
+        rebuild: bool = False,
+    ) -> HandPosePipeline:
+        """A pipeline from model files (checkpoints, ONNX files or TensorRT engines) on one backend."""
+        if config.localisation == "detector" and detector_model is None:
+            raise InputError("detector localisation needs a detector model (a checkpoint or ONNX file)")
+        pose = load_engine(pose_model, backend, threads=threads, rebuild=rebuild)
+        detector = (
+            load_engine(detector_model, backend, threads=threads, rebuild=rebuild)
+            if config.localisation == "detector"
+            else None
+        )
+        return cls(pose, camera, detector, config)
+
     def __init__(
         self,
         pose: Engine,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.transform import Rotation
 
 from hand_pose_core import cli
@@ -17,6 +19,9 @@ from hand_pose_core.egoexo import (
     Predictions,
     TakeAnnotation,
 )
+from hand_pose_core.models import build_model, save_checkpoint
+from hand_pose_core.models.potter import PotterConfig
+from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.skeleton import FINGERS, NUM_JOINTS
 
 # The shared folder sits beside the repository (also in a clean clone).
@@ -148,3 +153,49 @@ def synth_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth_data")
     generate(root, SynthConfig(takes=6, frames=8, seed=4), progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    """Seeded random weights: a tiny POTTER, a lifter and a detector."""
+    root = tmp_path_factory.mktemp("pipeline_models")
+    torch.manual_seed(0)
+    potter = build_model("potter", **asdict(PotterConfig.tiny()))
+    lifter = build_model("lifter")
+    return {
+        "potter": save_checkpoint(potter, root / "potter.pt", targets=JointNormalizer.official()),
+        "lifter": save_checkpoint(
+            lifter,
+            root / "lifter.pt",
+            targets=JointNormalizer.official(),
+            inputs=KeypointNormalizer.reference(),
+        ),
+        "detector": save_checkpoint(build_model("detector"), root / "detector.pt", targets=None),
+    }
+
+
+@pytest.fixture(scope="session")
+def varied_data(tmp_path_factory) -> Path:
+    """Many takes of few frames: hands of many subjects, places and poses (about 560 training frames)."""
+    from hand_pose_core.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("varied")
+    generate(root, SynthConfig(takes=200, frames=4, seed=5), progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_detector(varied_data, tmp_path_factory):
+    """The hand detector after 18 epochs on `varied_data` (about 2 CPU minutes): its TrainResult."""
+    from hand_pose_core.training import TrainOptions, train
+
+    options = TrainOptions(
+        "detector",
+        varied_data,
+        tmp_path_factory.mktemp("trained_detector"),
+        image_dir=varied_data / "image" / "undistorted",
+        epochs=18,
+        batch_size=32,
+        progress=False,
+    )
+    return train(options)

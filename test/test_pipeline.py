@@ -4,11 +4,8 @@ including the frames a headset really sends (no hands, black, saturated, wrong s
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
 import pytest
-import torch
 
 from hand_pose_core.camera import BENCHMARK_CAMERA
 from hand_pose_core.data import read_image, select_frames
@@ -16,17 +13,14 @@ from hand_pose_core.detection import Detection, decode_detections, frame_input
 from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
 from hand_pose_core.errors import InputError
 from hand_pose_core.inference import predict_hands
-from hand_pose_core.models import build_model, load_checkpoint, save_checkpoint
-from hand_pose_core.models.potter import PotterConfig
-from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
-from hand_pose_core.offline import run_pipeline
+from hand_pose_core.models import load_checkpoint
+from hand_pose_core.offline import annotated_frames, run_pipeline
 from hand_pose_core.pipeline import GivenHand, HandPosePipeline, PipelineConfig
 from hand_pose_core.placement import solve_translation
 from hand_pose_core.runtime import load_engine
 from hand_pose_core.runtime.engines import TorchEngine
 from hand_pose_core.runtime.export import CalibrationData, export_model
 from hand_pose_core.skeleton import NUM_JOINTS
-from hand_pose_core.synth import SynthConfig, generate
 from hand_pose_core.tracking import HandTracker, OneEuroFilter, resolve_sides
 from hand_pose_core.training import TrainOptions, train
 
@@ -36,25 +30,6 @@ IMAGES = ("image", "undistorted")
 @pytest.fixture(scope="module")
 def data(synth_data):
     return synth_data
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Seeded random weights: a tiny POTTER, a lifter and a detector."""
-    root = tmp_path_factory.mktemp("pipeline_models")
-    torch.manual_seed(0)
-    potter = build_model("potter", **asdict(PotterConfig.tiny()))
-    lifter = build_model("lifter")
-    return {
-        "potter": save_checkpoint(potter, root / "potter.pt", targets=JointNormalizer.official()),
-        "lifter": save_checkpoint(
-            lifter,
-            root / "lifter.pt",
-            targets=JointNormalizer.official(),
-            inputs=KeypointNormalizer.reference(),
-        ),
-        "detector": save_checkpoint(build_model("detector"), root / "detector.pt", targets=None),
-    }
 
 
 def hands_3d(data):
@@ -166,7 +141,7 @@ def test_benchmark_mode_reproduces_predict_hands(name, models, data):
     annotations = load_annotations(annotation_path(data, split))
     image_root = data.joinpath(*IMAGES)
     pipeline = HandPosePipeline(engine, BENCHMARK_CAMERA, config=PipelineConfig("given"))
-    run = run_pipeline(pipeline, annotations, image_root, split, progress=False)
+    run = run_pipeline(pipeline, annotated_frames(annotations, image_root, split, True), progress=False)
     batched = predict_hands(engine, annotations, image_root, split, progress=False)
     assert run.num_predicted == batched.num_predicted > 10
     for take, frames in batched.predictions.items():
@@ -232,27 +207,10 @@ def test_detector_exports_and_runs_through_the_engines(models, data, tmp_path):
         export_model(models["detector"], "onnx", tmp_path / "q.onnx", int8=CalibrationData(data, None))
 
 
-@pytest.fixture(scope="module")
-def varied_data(tmp_path_factory):
-    """Many takes of few frames: hands of many subjects, places and poses (about 560 training frames)."""
-    root = tmp_path_factory.mktemp("varied")
-    generate(root, SynthConfig(takes=200, frames=4, seed=5), progress=False)
-    return root
-
-
 def test_detector_learns_to_find_hands_and_the_live_pipeline_scores_offline(
-    varied_data, models, tmp_path, run_cli
+    varied_data, trained_detector, models, tmp_path, run_cli
 ):
-    options = TrainOptions(
-        "detector",
-        varied_data,
-        tmp_path / "detector",
-        image_dir=varied_data.joinpath(*IMAGES),
-        epochs=18,
-        batch_size=32,
-        progress=False,
-    )
-    result = train(options)
+    result = trained_detector
     best = min(result.history, key=lambda h: h["val_loss"])
     print(
         f"\ndetector after 18 epochs: val recall {best['val_recall']:.3f}, "

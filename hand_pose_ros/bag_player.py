@@ -1,0 +1,163 @@
+"""`bag_player`: plays a bag's images, camera infos and take index on their recorded topics.
+
+`ros2 bag play` for machines without rosbag2 (it reads MCAP and sqlite3 through `rosbags`). Real time by
+the bag's log times (scaled by `rate`), or in lockstep with a consumer: with `lockstep_topic` set, each
+image waits for an output stamped like it on that topic before the next is sent, so an offline
+evaluation through the live node sees every frame. The take index is latched (transient local) for
+recorders that join late.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import time
+from pathlib import Path
+
+import rclpy
+from geometry_msgs.msg import PoseArray
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+
+from hand_pose_core.bags import (
+    CAMERA_INFO_TOPIC,
+    IMAGE_TOPIC,
+    TAKES_TOPIC,
+    BagContents,
+    read_raw,
+    read_topics,
+)
+from hand_pose_core.errors import InputError
+from hand_pose_core.rosdata import NANOSECONDS, stamp_ns
+from hand_pose_ros.transport import use_large_message_profile
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+MAX_PAUSE_S = 1.0  # gaps between takes are played as this at most
+
+
+def message_class(msgtype: str) -> type:
+    """The rclpy class of a type name such as sensor_msgs/msg/Image."""
+    package, kind, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+
+
+def _descriptor(description: str, low: float | None = None, high: float | None = None) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=description, read_only=True)
+    if low is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=low, to_value=high)]
+    return descriptor
+
+
+class BagPlayer(Node):
+    def __init__(self) -> None:
+        super().__init__("bag_player", enable_rosout=False)
+        self.bag = Path(self.declare_parameter("bag", "", _descriptor("bag folder to play")).value)
+        self.rate = self.declare_parameter(
+            "rate", 1.0, _descriptor("playback speed (1.0: the bag's real time)", 0.01, 100.0)
+        ).value
+        self.lockstep_topic = self.declare_parameter(
+            "lockstep_topic", "", _descriptor("wait for an output stamped like each image on this topic")
+        ).value
+        self.lockstep_timeout_s = self.declare_parameter(
+            "lockstep_timeout_s",
+            10.0,
+            _descriptor("give up waiting for one image's output after this", 0.1, 600.0),
+        ).value
+        self.wait_for_subscribers_s = self.declare_parameter(
+            "wait_for_subscribers_s", 30.0, _descriptor("wait this long for an image subscriber", 0.0, 600.0)
+        ).value
+        if not self.bag.exists():
+            raise InputError(f"{self.bag}: no such bag (set the bag parameter)")
+        self.publishers_by_topic: dict = {}
+        self.answered: set[int] = set()
+        self.answer = threading.Condition()
+        if self.lockstep_topic:
+            self.create_subscription(PoseArray, self.lockstep_topic, self._on_output, QoSProfile(depth=100))
+
+    def _on_output(self, message) -> None:
+        with self.answer:
+            self.answered.add(stamp_ns(message.header.stamp))
+            self.answer.notify_all()
+
+    def _publisher(self, topic: str, msgtype: str) -> None:
+        if topic in (IMAGE_TOPIC, CAMERA_INFO_TOPIC, TAKES_TOPIC):
+            qos = LATCHED if topic == TAKES_TOPIC else qos_profile_sensor_data
+            self.publishers_by_topic[topic] = self.create_publisher(message_class(msgtype), topic, qos)
+
+    def _wait_for_subscriber(self, topic: str) -> None:
+        deadline = time.monotonic() + self.wait_for_subscribers_s
+        while self.count_subscribers(topic) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.lockstep_topic:
+            while self.count_publishers(self.lockstep_topic) == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        time.sleep(0.5)  # let the matched endpoints finish discovery both ways
+
+    def play(self) -> tuple[int, int, list[str]]:
+        """Publish everything; returns (images sent, images without a lockstep answer, bag problems)."""
+        contents = BagContents(self.bag)
+        sent = unanswered = 0
+        for topic, msgtype in read_topics(self.bag).items():
+            self._publisher(topic, msgtype)
+        self._wait_for_subscriber(IMAGE_TOPIC)
+        previous_time, previous_wall = None, time.monotonic()
+        for raw in read_raw(self.bag, set(self.publishers_by_topic), contents):
+            publisher = self.publishers_by_topic[raw.topic]
+            if previous_time is not None and not self.lockstep_topic:
+                pause = min((raw.timestamp - previous_time) / NANOSECONDS, MAX_PAUSE_S) / self.rate
+                time.sleep(max(0.0, previous_wall + pause - time.monotonic()))
+            previous_time, previous_wall = raw.timestamp, time.monotonic()
+            publisher.publish(raw.data)
+            if raw.topic != IMAGE_TOPIC:
+                continue
+            sent += 1
+            if self.lockstep_topic and not self._await_output(stamp_ns(raw.decode().header.stamp)):
+                unanswered += 1
+                self.get_logger().warning(
+                    f"no output on {self.lockstep_topic} for image at {raw.timestamp} ns"
+                )
+        return sent, unanswered, contents.problems
+
+    def _await_output(self, stamp: int) -> bool:
+        with self.answer:
+            return self.answer.wait_for(lambda: stamp in self.answered, self.lockstep_timeout_s)
+
+
+def main(args: list[str] | None = None) -> None:
+    use_large_message_profile()
+    rclpy.init(args=args)
+    logger = rclpy.logging.get_logger("bag_player")
+    code = 0
+    try:
+        player = BagPlayer()
+        executor = SingleThreadedExecutor()
+        executor.add_node(player)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        sent, unanswered, problems = player.play()
+        logger.info(
+            f"played {sent} images from {player.bag}"
+            + (f", {unanswered} without output" if unanswered else "")
+        )
+        for problem in problems:
+            logger.error(problem)
+        code = 1 if problems or unanswered else 0
+        time.sleep(0.5)  # let the last messages leave before the participant goes
+        executor.shutdown()
+        spinner.join()
+    except InputError as exc:
+        logger.fatal(str(exc))
+        code = 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        code = 130
+    finally:
+        if rclpy.ok():
+            rclpy.shutdown()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

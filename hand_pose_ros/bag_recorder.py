@@ -1,0 +1,106 @@
+"""`bag_recorder`: records topics into an MCAP bag, for machines without rosbag2.
+
+Subscribes to each named topic once a publisher appears, with the publisher's reliability and
+durability (so a latched take index arrives), and stores the messages as they came (serialized, log
+time = arrival). The bag appears at `out` only when recording stops (Ctrl-C): until then it is written
+in a hidden folder beside it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+
+from hand_pose_core.bags import BagWriter
+from hand_pose_core.errors import InputError
+from hand_pose_ros.bag_player import message_class
+from hand_pose_ros.transport import use_large_message_profile
+
+DISCOVERY_PERIOD_S = 0.1
+
+
+class BagRecorder(Node):
+    def __init__(self) -> None:
+        super().__init__("bag_recorder", enable_rosout=False)
+        out = self.declare_parameter(
+            "out", "", ParameterDescriptor(description="bag folder to create", read_only=True)
+        ).value
+        self.topics = list(
+            self.declare_parameter(
+                "topics",
+                [""],
+                ParameterDescriptor(
+                    description="topics to record",
+                    type=ParameterType.PARAMETER_STRING_ARRAY,
+                    read_only=True,
+                ),
+            ).value
+        )
+        if not out or not any(self.topics):
+            raise InputError("bag_recorder needs the out and topics parameters")
+        self.topics = [self.resolve_topic_name(t) for t in self.topics if t]
+        self.bag = BagWriter(out)
+        self.subscribed: set[str] = set()
+        self.announced = False
+        self.create_timer(DISCOVERY_PERIOD_S, self._discover)
+
+    def _discover(self) -> None:
+        for topic in self.topics:
+            if topic in self.subscribed:
+                continue
+            publishers = self.get_publishers_info_by_topic(topic)
+            if not publishers:
+                continue
+            msgtype = publishers[0].topic_type
+            offered = publishers[0].qos_profile
+            qos = QoSProfile(depth=1000, reliability=offered.reliability, durability=offered.durability)
+            self.create_subscription(
+                message_class(msgtype),
+                topic,
+                lambda data, topic=topic, msgtype=msgtype: self._record(topic, msgtype, data),
+                qos,
+                raw=True,
+            )
+            self.subscribed.add(topic)
+            self.get_logger().info(f"recording {topic} ({msgtype})")
+        if len(self.subscribed) == len(self.topics) and not self.announced:
+            self.announced = True
+            self.get_logger().info("recording all topics")
+
+    def _record(self, topic: str, msgtype: str, data: bytes) -> None:
+        self.bag.write_raw(topic, msgtype, self.get_clock().now().nanoseconds, data)
+
+    def finish(self) -> None:
+        self.bag.close()
+        counts = ", ".join(f"{topic}: {n}" for topic, n in self.bag.counts.items()) or "nothing"
+        self.get_logger().info(f"wrote {self.bag.out} ({counts})")
+
+
+def main(args: list[str] | None = None) -> None:
+    use_large_message_profile()
+    rclpy.init(args=args)
+    recorder = None
+    code = 0
+    try:
+        recorder = BagRecorder()
+        rclpy.spin(recorder)
+    except InputError as exc:
+        rclpy.logging.get_logger("bag_recorder").fatal(str(exc))
+        code = 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if recorder is not None:
+            recorder.finish()
+        if rclpy.ok():
+            rclpy.shutdown()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

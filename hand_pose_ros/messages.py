@@ -1,0 +1,83 @@
+"""Conversions between ROS 2 messages and the numpy arrays `hand_pose_core` works with.
+
+Pixel decoding itself (encodings, row padding) is `hand_pose_core.rosdata`, shared with the offline bag
+tools; this module only builds and unpacks rclpy message objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion, Vector3
+from sensor_msgs.msg import Image
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker
+
+from hand_pose_core.rosdata import NANOSECONDS, decode_image, encoding_of
+from hand_pose_core.skeleton import BONES, SIDE_COLOURS
+
+JOINTS_ID, BONES_ID = 0, 1
+JOINT_DIAMETER_M = 0.012
+BONE_WIDTH_M = 0.005
+
+
+def ns_to_stamp(nanoseconds: int) -> Time:
+    return Time(sec=int(nanoseconds // NANOSECONDS), nanosec=int(nanoseconds % NANOSECONDS))
+
+
+def make_header(stamp_ns: int, frame_id: str) -> Header:
+    return Header(stamp=ns_to_stamp(stamp_ns), frame_id=frame_id)
+
+
+def image_message(image: np.ndarray, header: Header) -> Image:
+    """A uint8 (H, W) or (H, W, 3) array as mono8 or rgb8, rows unpadded."""
+    image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    message = Image(header=header, height=height, width=width, encoding=encoding_of(image))
+    message.step = image.strides[0]
+    message.data = image.tobytes()
+    return message
+
+
+def image_array(message: Image) -> np.ndarray:
+    """The pixels of an Image message as (H, W) or (H, W, 3) RGB uint8; InputError when inconsistent."""
+    return decode_image(message.encoding, message.height, message.width, message.step, message.data)
+
+
+def pose_array(header: Header, joints: np.ndarray | None) -> PoseArray:
+    """21 camera-frame joints as positions (identity orientations); empty when the hand is absent."""
+    message = PoseArray(header=header)
+    if joints is not None:
+        message.poses = [
+            Pose(position=Point(x=float(x), y=float(y), z=float(z)), orientation=Quaternion(w=1.0))
+            for x, y, z in joints
+        ]
+    return message
+
+
+def _colour(rgb: tuple[int, int, int], alpha: float = 1.0) -> ColorRGBA:
+    red, green, blue = (channel / 255.0 for channel in rgb)
+    return ColorRGBA(r=red, g=green, b=blue, a=alpha)
+
+
+def hand_markers(header: Header, side: str, joints: np.ndarray | None) -> list[Marker]:
+    """RViz markers of one hand: joint spheres and bone lines in the side's colour, or the deletion of
+    both when the hand is absent (so a lost hand disappears at once)."""
+    namespace = f"{side}_hand"
+    if joints is None:
+        return [
+            Marker(header=header, ns=namespace, id=i, action=Marker.DELETE) for i in (JOINTS_ID, BONES_ID)
+        ]
+    points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in joints]
+    colour = SIDE_COLOURS[side]
+    spheres = Marker(header=header, ns=namespace, id=JOINTS_ID, type=Marker.SPHERE_LIST, action=Marker.ADD)
+    spheres.scale = Vector3(x=JOINT_DIAMETER_M, y=JOINT_DIAMETER_M, z=JOINT_DIAMETER_M)
+    spheres.color = _colour(colour)
+    spheres.points = points
+    spheres.pose.orientation.w = 1.0
+    bones = Marker(header=header, ns=namespace, id=BONES_ID, type=Marker.LINE_LIST, action=Marker.ADD)
+    bones.scale.x = BONE_WIDTH_M
+    bones.color = _colour(colour, 0.8)
+    bones.points = [points[i] for bone in BONES for i in bone]
+    bones.pose.orientation.w = 1.0
+    return [spheres, bones]

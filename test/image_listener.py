@@ -1,0 +1,63 @@
+"""Test helper, run as its own process: what a real subscriber receives from a player node.
+
+    python image_listener.py OUT.json TIMEOUT_S TOPIC=COUNT [TOPIC=COUNT ...]
+
+Subscribes to each sensor_msgs/Image TOPIC with the sensor-data QoS, creates OUT.json.ready once the
+subscriptions exist, and writes OUT.json (per topic: stamp in ns, frame_id, encoding, width, height, step,
+data size and CRC-32 of each message) when every topic has COUNT messages or TIMEOUT_S has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import rclpy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from hand_pose_core.rosdata import stamp_ns
+from hand_pose_ros.transport import use_large_message_profile
+
+
+def main(argv: list[str]) -> int:
+    out, timeout_s = Path(argv[0]), float(argv[1])
+    expected = {topic: int(count) for topic, count in (arg.split("=") for arg in argv[2:])}
+    received: dict[str, list[dict]] = {topic: [] for topic in expected}
+
+    def record(topic: str, message: Image) -> None:
+        received[topic].append(
+            {
+                "stamp_ns": stamp_ns(message.header.stamp),
+                "frame_id": message.header.frame_id,
+                "encoding": message.encoding,
+                "width": message.width,
+                "height": message.height,
+                "step": message.step,
+                "size": len(message.data),
+                "crc32": zlib.crc32(memoryview(message.data)),
+            }
+        )
+
+    use_large_message_profile()
+    rclpy.init(args=[])
+    node = rclpy.create_node("image_listener")
+    for topic in expected:
+        node.create_subscription(
+            Image, topic, lambda message, topic=topic: record(topic, message), qos_profile_sensor_data
+        )
+    Path(f"{out}.ready").touch()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(len(received[t]) < n for t, n in expected.items()):
+        rclpy.spin_once(node, timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.shutdown()
+    out.write_text(json.dumps(received))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,90 @@
+"""Real ROS 2 processes for the integration tests: each node in its own interpreter, on a private domain."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+
+from hand_pose_ros.transport import PROFILE_VARIABLE, dds_profile_path
+
+
+def ros_env() -> dict[str, str]:
+    """The environment for one test's processes: a domain of their own, local discovery, the DDS profile."""
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(random.randint(1, 200))
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env[PROFILE_VARIABLE] = str(dds_profile_path())
+    env["PYTHONUNBUFFERED"] = "1"
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+    return env
+
+
+def node_command(
+    module: str, parameters: Mapping[str, object] = (), remaps: Mapping[str, str] = ()
+) -> list[str]:
+    """`python -m MODULE --ros-args -p name:=value ... -r from:=to ...`."""
+    command = [sys.executable, "-m", module, "--ros-args"]
+    for name, value in dict(parameters).items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        command += ["-p", f"{name}:={text}"]
+    for source, target in dict(remaps).items():
+        command += ["-r", f"{source}:={target}"]
+    return command
+
+
+class RosProcess:
+    """A child process whose output lines are collected as they come."""
+
+    def __init__(self, command: list[str], env: Mapping[str, str]) -> None:
+        self.process = subprocess.Popen(
+            command, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        """Until a line contains `text`; fails with the output when the process ends or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.process.poll() is not None:
+                self._reader.join(timeout=2)
+                if any(text in line for line in self.lines):
+                    return
+                raise AssertionError(
+                    f"process ended ({self.process.returncode}) before {text!r}:\n{self.output}"
+                )
+            time.sleep(0.05)
+        raise AssertionError(f"no {text!r} within {timeout} s:\n{self.output}")
+
+    def wait(self, timeout: float = 120.0) -> int:
+        code = self.process.wait(timeout)
+        self._reader.join(timeout=2)
+        return code
+
+    def interrupt(self, timeout: float = 30.0) -> int:
+        """Ctrl-C, as a user stops a node; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

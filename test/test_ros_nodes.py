@@ -1,0 +1,329 @@
+"""The ROS 2 side with real rclpy, each node in its own process: the take bag round trip
+(egoexo2bag -> bag_player -> hand_pose_estimator -> bag_recorder -> bag2json) against `hand-pose infer`,
+the offline `eval-bag`, bad input the node must survive, and the bag tools' errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import SHARED_DIR
+from ros_harness import RosProcess, node_command, ros_env
+
+from hand_pose_core.aria import vrs_frames
+from hand_pose_core.bags import (
+    HAND_TOPICS,
+    IMAGE_TOPIC,
+    IMAGE_TYPE,
+    POSE_ARRAY_TYPE,
+    STRING_TYPE,
+    TAKES_TOPIC,
+    TYPESTORE,
+    BagContents,
+    BagWriter,
+    read_messages,
+    read_take_index,
+    recorded_hands,
+    write_take_bag,
+)
+from hand_pose_core.camera import BENCHMARK_CAMERA
+from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
+from hand_pose_core.metrics import evaluate
+from hand_pose_core.rosdata import decode_image
+from hand_pose_core.skeleton import NUM_JOINTS
+from hand_pose_ros.estimator import NODE_NAME, PARAMETERS
+from hand_pose_ros.frame_slot import LatestFrameSlot
+
+SPLIT = "val"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def take_bag(varied_data, tmp_path_factory):
+    """The validation split of `varied_data` (about 30 takes of 4 frames) as a take bag."""
+    bag = tmp_path_factory.mktemp("bags") / "val_take"
+    annotations = load_annotations(annotation_path(varied_data, SPLIT))
+    summary = write_take_bag(
+        annotations, varied_data / "image" / "undistorted", SPLIT, bag, BENCHMARK_CAMERA, progress=False
+    )
+    assert summary.frames == annotations.num_frames and not summary.skipped
+    return bag
+
+
+def estimator_parameters(lifter: Path, detector: Path) -> dict:
+    return {
+        "lifter_model": lifter,
+        "detector_model": detector,
+        "smoothing": False,
+        "publish_overlay": False,
+    }
+
+
+CAMERA_REMAPS = {"image": IMAGE_TOPIC, "camera_info": "/camera/camera_info"}
+
+
+def test_take_bag_maps_every_stamp_back_to_its_frame(take_bag, varied_data):
+    annotations = load_annotations(annotation_path(varied_data, SPLIT))
+    index = read_take_index(take_bag)
+    expected = {(uid, n) for uid, take in annotations.takes.items() for n in take.frames}
+    assert set(index.frames.values()) == expected and len(index.frames) == len(expected)
+    assert index.takes == {uid: take.take_name for uid, take in annotations.takes.items()}
+
+
+def test_round_trip_through_the_live_node_matches_infer(
+    take_bag, varied_data, trained_detector, models, tmp_path, run_cli
+):
+    """The trained detector, so that hands are found; random lifter weights, as only equality counts."""
+    lifter, detector = models["lifter"], trained_detector.best
+    env = ros_env()
+    recording = tmp_path / "recorded"
+    topics = [*HAND_TOPICS.values(), TAKES_TOPIC]
+    recorder = RosProcess(
+        node_command("hand_pose_ros.bag_recorder", {"out": recording, "topics": json.dumps(topics)}), env
+    )
+    node = RosProcess(
+        node_command("hand_pose_ros.estimator", estimator_parameters(lifter, detector), CAMERA_REMAPS), env
+    )
+    player = None
+    try:
+        node.wait_for("images from")
+        recorder.wait_for("recording /hand_pose_estimator/right_hand")
+        player = RosProcess(
+            node_command(
+                "hand_pose_ros.bag_player", {"bag": take_bag, "lockstep_topic": HAND_TOPICS["right"]}
+            ),
+            env,
+        )
+        assert player.wait(180) == 0, player.output
+        assert node.interrupt() == 0, node.output
+        assert recorder.interrupt() == 0, recorder.output
+    finally:
+        for process in (player, node, recorder):
+            if process is not None:
+                process.kill()
+    truth_path = annotation_path(varied_data, SPLIT)
+    truth = load_annotations(truth_path)
+    recorded = recorded_hands(recording)
+    assert recorded.problems == []
+    assert recorded.frames == recorded.frames_with_output == truth.num_frames  # no frame lost
+
+    code, _, err = run_cli("bag2json", recording, "--out", tmp_path / "node.json")
+    assert code == 0, err
+    code, _, err = run_cli(
+        "infer", "--checkpoint", lifter, "--boxes", "detector", "--detector", detector, "--absolute",
+        "--gt-dir", varied_data, "--image-dir", varied_data / "image" / "undistorted", "--split", SPLIT,
+        "--out", tmp_path / "infer.json",
+    )  # fmt: skip
+    assert code == 0, err
+    node_predictions = load_predictions(tmp_path / "node.json")
+    infer_predictions = load_predictions(tmp_path / "infer.json")
+    compared = 0
+    for take, frames in infer_predictions.items():
+        for frame, hands in frames.items():
+            for side, joints in hands.items():
+                assert np.abs(node_predictions[take][frame][side] - joints).max() < 1e-5
+                compared += 1
+    assert compared >= 0.8 * sum(truth.count_hands().values())  # the detector finds most hands
+    node_report = evaluate(node_predictions, truth, allow_missing=True)
+    infer_report = evaluate(infer_predictions, truth, allow_missing=True)
+    assert node_report["num_hands"] == infer_report["num_hands"] > 0
+    assert abs(node_report["mpjpe"] - infer_report["mpjpe"]) < 0.01
+
+    code, _, err = run_cli(
+        "eval-bag", take_bag, "--gt", truth_path, "--checkpoint", lifter, "--detector", detector,
+        "--out", tmp_path / "eval_bag",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads((tmp_path / "eval_bag" / "report.json").read_text())
+    assert abs(report["mpjpe"] - infer_report["mpjpe"]) < 0.01
+
+
+def test_node_skips_bad_frames_counts_them_and_keeps_running(synth_data, models, tmp_path):
+    env = ros_env()
+    annotations = load_annotations(annotation_path(synth_data, SPLIT))
+    take = next(iter(annotations.takes.values()))
+    frame = image_path(synth_data / "image" / "undistorted", SPLIT, take.take_name, next(iter(take.frames)))
+    node = RosProcess(
+        node_command(
+            "hand_pose_ros.estimator",
+            estimator_parameters(models["lifter"], models["detector"]),
+            CAMERA_REMAPS,
+        ),
+        env,
+    )
+    try:
+        node.wait_for("images from")
+        result_path = tmp_path / "probe.json"
+        probe = RosProcess(
+            [
+                sys.executable,
+                str(ROOT / "test" / "ros_probe.py"),
+                "bad_input",
+                "--image",
+                frame,
+                "--out",
+                result_path,
+            ],
+            env,
+        )
+        assert probe.wait(120) == 0, probe.output + "\n" + node.output
+        assert node.process.poll() is None, node.output  # still running
+        assert node.interrupt() == 0
+    finally:
+        node.kill()
+    result = json.loads(result_path.read_text())
+    diagnostics = result["diagnostics"][-1]
+    assert diagnostics["frames received"] == "6" and diagnostics["frames dropped"] == "0"
+    assert diagnostics["frames skipped"] == "5", diagnostics
+    # no camera_info; wrong encoding, wrong step, empty; the wrong size for the camera
+    assert diagnostics["skipped by reason"].startswith("no calibration yet: 1, image: 3, frame: 1")
+    # Every frame got its output with its own header: empty for the bad ones.
+    by_stamp = {hand["stamp"]: hand for hand in result["hands"]}
+    assert sorted(by_stamp) == sorted(result["sent"])
+    assert [by_stamp[s]["poses"] for s in result["sent"][:5]] == [0] * 5
+    assert all(hand["frame_id"] == "camera_optical" for hand in result["hands"])
+    assert "skipped: no calibration yet" in node.output  # the log, throttled
+
+
+def pose_array_message(header, joints: np.ndarray):
+    types = TYPESTORE.types
+    point, quaternion = types["geometry_msgs/msg/Point"], types["geometry_msgs/msg/Quaternion"]
+    poses = [
+        types["geometry_msgs/msg/Pose"](
+            position=point(x=x, y=y, z=z), orientation=quaternion(x=0, y=0, z=0, w=1)
+        )
+        for x, y, z in joints
+    ]
+    return types[POSE_ARRAY_TYPE](header=header, poses=poses)
+
+
+def _chunk_offsets(path: Path) -> list[int]:
+    """Byte offsets of the MCAP file's chunk records (opcode 0x06 after the 8-byte magic)."""
+    data = path.read_bytes()
+    offsets, position = [], 8
+    while position + 9 <= len(data):
+        opcode, length = data[position], int.from_bytes(data[position + 1 : position + 9], "little")
+        if opcode == 0x06:
+            offsets.append(position)
+        position += 9 + length
+    return offsets
+
+
+def test_bag2json_keeps_what_precedes_a_corrupt_chunk_and_exits_non_zero(take_bag, tmp_path, run_cli):
+    """A chunk whose checksum fails (as a ros2 bag writer records them) ends the readable part."""
+    recording = tmp_path / "recorded"
+    index = read_take_index(take_bag)
+    with BagWriter(recording) as bag:
+        bag.write(TAKES_TOPIC, STRING_TYPE, 0, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
+        for stamp, message in (
+            (s, m) for _, s, m in read_messages(take_bag, {IMAGE_TOPIC}, BagContents(take_bag))
+        ):
+            bag.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, message)  # images make the bag span several chunks
+            joints = np.full((NUM_JOINTS, 3), 0.4)
+            bag.write(
+                HAND_TOPICS["right"], POSE_ARRAY_TYPE, stamp, pose_array_message(message.header, joints)
+            )
+    (mcap,) = recording.glob("*.mcap")
+    chunks = _chunk_offsets(mcap)
+    assert len(chunks) >= 4
+    data = bytearray(mcap.read_bytes())
+    crc_at = chunks[len(chunks) // 2] + 9 + 24  # the chunk's uncompressed CRC field
+    data[crc_at : crc_at + 4] = (int.from_bytes(data[crc_at : crc_at + 4], "little") ^ 0xFFFF or 1).to_bytes(
+        4, "little"
+    )
+    mcap.write_bytes(bytes(data))
+    code, out, err = run_cli("bag2json", recording, "--out", tmp_path / "pred.json")
+    assert code == 2 and str(recording) in err and "unreadable" in err
+    kept = load_predictions(tmp_path / "pred.json")
+    frames = sum(len(f) for f in kept.values())
+    assert 0 < frames < len(index.frames)
+    assert "the node published nothing for it" in out
+
+
+def test_bag_tools_refuse_what_is_not_a_bag(tmp_path, run_cli):
+    code, _, err = run_cli("bag2json", tmp_path / "missing", "--out", tmp_path / "pred.json")
+    assert code == 2 and "no such bag" in err and not (tmp_path / "pred.json").exists()
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli("bag2json", tmp_path / "empty", "--out", tmp_path / "pred.json")
+    assert code == 2 and "not a readable rosbag2 bag" in err
+
+
+def test_image_buffers_honour_encoding_and_step():
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    padded = np.zeros((2, 12), np.uint8)
+    padded[:, :9] = rgb[:, :, ::-1].reshape(2, 9)  # bgr8 rows padded to 12 bytes
+    assert np.array_equal(decode_image("bgr8", 2, 3, 12, padded.tobytes()), rgb)
+    assert decode_image("mono8", 2, 3, 3, bytes(6)).shape == (2, 3)
+
+
+def test_config_file_sets_exactly_the_declared_parameters():
+    config = yaml.safe_load((ROOT / "config" / "hand_pose.yaml").read_text())
+    values = config[NODE_NAME]["ros__parameters"]
+    declared = {parameter.name: parameter.default for parameter in PARAMETERS}
+    assert set(values) == set(declared)
+    for name, value in values.items():
+        assert type(value) is type(declared[name]), name  # ROS refuses a YAML value of another type
+    assert all(parameter.description for parameter in PARAMETERS)
+
+
+def test_latest_frame_slot_keeps_only_the_newest_and_counts_drops():
+    slot = LatestFrameSlot()
+    assert slot.take(timeout=0.01) is None
+    assert slot.put(1) is False and slot.put(2) is True and slot.put(3) is True
+    assert slot.take(timeout=0.01) == 3 and slot.dropped == 2
+    assert slot.take(timeout=0.01) is None
+    slot.close()
+    assert slot.closed and slot.take() is None  # a closed slot never blocks
+
+
+def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tmp_path):
+    """aria_vrs_player -> hand_pose_estimator (camera_source aria, portrait) -> overlay images."""
+    recording = SHARED_DIR / "fixtures" / "aria" / "adt_apartment_video.vrs"
+    stamps = [frame.capture_ns for frame in vrs_frames(recording)]
+    env = ros_env()
+    parameters = estimator_parameters(models["lifter"], models["detector"]) | {
+        "camera_source": "aria",
+        "aria_calibration": recording,
+        "rotation": "portrait",
+        "publish_overlay": True,
+    }
+    node = RosProcess(node_command("hand_pose_ros.estimator", parameters), env)
+    out = tmp_path / "overlay.json"
+    listener = RosProcess(
+        [
+            sys.executable,
+            ROOT / "test" / "image_listener.py",
+            out,
+            "120",
+            f"/hand_pose_estimator/overlay={len(stamps)}",
+        ],
+        env,
+    )
+    player = None
+    try:
+        node.wait_for("images from")
+        deadline = time.monotonic() + 60
+        while not Path(f"{out}.ready").exists():  # the listener's subscription exists
+            assert time.monotonic() < deadline and listener.process.poll() is None, listener.output
+            time.sleep(0.05)
+        player = RosProcess(
+            node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": recording, "rate": 0.1}), env
+        )
+        assert player.wait(120) == 0, player.output
+        assert listener.wait(150) == 0, listener.output
+        assert node.interrupt() == 0, node.output
+    finally:
+        for process in (player, listener, node):
+            if process is not None:
+                process.kill()
+    overlays = json.loads(out.read_text())["/hand_pose_estimator/overlay"]
+    assert [o["stamp_ns"] for o in overlays] == stamps  # every frame, device-clock stamps carried over
+    assert all(
+        (o["width"], o["height"], o["encoding"], o["frame_id"]) == (512, 512, "rgb8", "camera_rgb")
+        for o in overlays
+    )
