@@ -13,7 +13,7 @@ $(INSTALLED): setup.py constraints.txt
 	touch $@
 
 demo: $(INSTALLED)
-	$(BIN)/hand-pose demo --out out/demo
+	$(BIN)/hand_pose_demo --out out/demo
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -23,6 +23,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
     ],
     install_requires=[
         "setuptools",
@@ -58,6 +59,7 @@ setup(
             "aria_vrs_player = hand_pose_ros.aria_vrs_player:main",
             "bag_player = hand_pose_ros.bag_player:main",
             "bag_recorder = hand_pose_ros.bag_recorder:main",
+            "hand_pose_demo = hand_pose_ros.demo:main",
         ]
     },
 )

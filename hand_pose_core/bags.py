@@ -180,11 +180,13 @@ def write_take_bag(
     image_root: Path,
     split: str,
     out: Path,
-    camera: PinholeCamera,
+    camera: PinholeCamera | None,
     progress: bool = True,
 ) -> BagSummary:
     """The annotated frames of a split, with their images, as an MCAP bag at `out` (a new folder).
-    Frames whose image cannot be read are left out and listed."""
+    With `camera` None the images are raw Aria frames: no CameraInfo is written, and the node
+    undistorts them with the device calibration. Frames whose image cannot be read are left out and
+    listed."""
     take_numbers = {uid: k for k, uid in enumerate(annotations.takes)}
     index = TakeIndex({uid: take.take_name for uid, take in annotations.takes.items()}, {})
     summary = BagSummary(takes=len(annotations.takes))
@@ -194,7 +196,11 @@ def write_take_bag(
             record = frame.record
             where = f"take {record.take_name} frame {record.frame_number}"
             problem = frame.problem
-            if problem is None and frame.image.shape[:2] != (camera.height, camera.width):
+            if (
+                problem is None
+                and camera is not None
+                and frame.image.shape[:2] != (camera.height, camera.width)
+            ):
                 problem = f"image is {frame.image.shape[1]}x{frame.image.shape[0]}, not the camera's size"
             if problem is not None:
                 summary.skipped.append((where, problem))
@@ -202,7 +208,8 @@ def write_take_bag(
             stamp = frame_stamp_ns(take_numbers[record.take_uid], record.frame_number)
             index.frames[stamp] = (record.take_uid, record.frame_number)
             header = _header(stamp)
-            bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, stamp, _camera_info(header, camera))
+            if camera is not None:
+                bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, stamp, _camera_info(header, camera))
             bag.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, _image(header, frame.image))
             summary.frames += 1
         first = min(index.frames, default=START_NS)

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hand_pose_core.bundled import model_or_bundled
 from hand_pose_core.errors import InputError
 
 EXIT_BAD_INPUT = 2
@@ -91,13 +92,6 @@ def _synth(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
-def _demo(args: argparse.Namespace) -> None:
-    from hand_pose_core.demo import run_demo, summary
-    from hand_pose_core.synth import SynthConfig
-
-    print(summary(run_demo(args.out, SynthConfig(args.takes, args.frames, args.seed))))
-
-
 def _report_skipped(skipped: list[tuple[str, str]] | dict[str, int], what: str = "hands") -> None:
     """Skipped hands (or frames), counted by reason, with the first few named."""
     if isinstance(skipped, dict):
@@ -160,12 +154,12 @@ def _infer(args: argparse.Namespace) -> None:
     from hand_pose_core.offline import annotated_frames, format_run, run_pipeline
     from hand_pose_core.pipeline import HandPosePipeline, PipelineConfig
 
-    if args.boxes == "detector" and args.detector is None:
-        raise InputError("--boxes detector needs --detector (a detector checkpoint or ONNX file)")
     localisation = "given" if args.boxes == "annotation" else "detector"
     config = PipelineConfig(localisation, args.detect_every, args.min_score)
+    checkpoint = model_or_bundled(args.checkpoint, "potter")
+    detector = model_or_bundled(args.detector, "detector") if localisation == "detector" else None
     pipeline = HandPosePipeline.load(
-        args.checkpoint, BENCHMARK_CAMERA, args.detector, config, backend=args.backend, threads=args.threads
+        checkpoint, BENCHMARK_CAMERA, detector, config, backend=args.backend, threads=args.threads
     )
     card = pipeline.pose.card
     path = annotation_path(args.gt_dir, args.split, anno_type=args.anno_type)
@@ -178,9 +172,7 @@ def _infer(args: argparse.Namespace) -> None:
             raise InputError(f"{path}: the lifter needs 2D keypoints and this file has none")
         path, annotations = private, truth
     official = " (official)" if card.official else ""
-    print(
-        f"{card.name} {card.precision} model {args.checkpoint}{official} on {pipeline.pose.backend}, {path}"
-    )
+    print(f"{card.name} {card.precision} model {checkpoint}{official} on {pipeline.pose.backend}, {path}")
     frames = annotated_frames(annotations, args.image_dir, args.split, pipeline.needs_image)
     run = run_pipeline(pipeline, frames, absolute=args.absolute, truth=truth, total=annotations.num_frames)
     write_predictions(run.predictions, args.out)
@@ -196,7 +188,8 @@ def _egoexo2bag(args: argparse.Namespace) -> None:
     from hand_pose_core.egoexo import annotation_path, load_annotations
 
     annotations = load_annotations(annotation_path(args.gt_dir, args.split, anno_type=args.anno_type))
-    summary = write_take_bag(annotations, args.image_dir, args.split, args.out, BENCHMARK_CAMERA)
+    camera = None if args.raw else BENCHMARK_CAMERA
+    summary = write_take_bag(annotations, args.image_dir, args.split, args.out, camera)
     print(f"wrote {args.out}: {summary.frames} frames of {summary.takes} takes")
     _report_skipped(summary.skipped, "frames")
     if summary.skipped:
@@ -237,9 +230,9 @@ def _eval_bag(args: argparse.Namespace) -> None:
     truth = load_annotations(args.gt)
     config = PipelineConfig("detector", args.detect_every, args.min_score)
     pipeline = HandPosePipeline.load(
-        args.checkpoint,
+        model_or_bundled(args.checkpoint, "lifter"),
         bag_camera(args.bag),
-        args.detector,
+        model_or_bundled(args.detector, "detector"),
         config,
         backend=args.backend,
         threads=args.threads,
@@ -357,11 +350,6 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--seed", type=int, default=0)
     sy.add_argument("--raw", action="store_true", help="also write 1408x1408 fisheye frames and calibration")
 
-    de = command("demo", _demo, "Run the main job end to end on an embedded default.")
-    de.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    de.add_argument("--takes", type=int, default=8)
-    de.add_argument("--frames", type=int, default=40)
-    de.add_argument("--seed", type=int, default=0)
     tr = command("train", _train, "Train POTTER or the lifter on processed ground truth (masked MSE, Adam).")
     tr.add_argument("--model", choices=("potter", "lifter", "detector"), required=True)
     tr.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
@@ -389,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument(
         "--checkpoint",
         type=Path,
-        required=True,
-        help="a checkpoint (ours or official POTTER), an exported .onnx file or a TensorRT .engine",
+        help="a checkpoint (ours or official POTTER), an exported .onnx file or a TensorRT .engine "
+        "(default: the bundled POTTER)",
     )
     inf.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
     inf.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER)")
@@ -403,7 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="annotation: the file's boxes (POTTER) or 2D keypoints (lifter), as the benchmark; "
         "detector: find the hands",
     )
-    inf.add_argument("--detector", type=Path, help="detector checkpoint or ONNX file, for --boxes detector")
+    inf.add_argument(
+        "--detector",
+        type=Path,
+        help="detector checkpoint or ONNX file for --boxes detector (default: bundled)",
+    )
     inf.add_argument("--detect-every", type=int, default=1, help=detect_every_help)
     inf.add_argument("--min-score", type=float, default=0.5, help=min_score_help)
     inf.add_argument(
@@ -420,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     eb.add_argument("--image-dir", type=Path, required=True, help="undistorted image root")
     eb.add_argument("--split", default="test", choices=("train", "val", "test"))
     eb.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
+    eb.add_argument(
+        "--raw",
+        action="store_true",
+        help="the images are raw Aria fisheye frames (e.g. synth --raw's raw/): no CameraInfo is written; "
+        "the node undistorts them (camera_source aria)",
+    )
     eb.add_argument("--out", type=Path, required=True, help="bag folder to create")
 
     bj = command("bag2json", _bag2json, "Turn the node's hands recorded in a bag into the benchmark JSON.")
@@ -429,8 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev_bag = command("eval-bag", _eval_bag, "Run the live pipeline over a take bag's images and score it.")
     ev_bag.add_argument("bag", type=Path, help="a bag from `hand-pose egoexo2bag`")
     ev_bag.add_argument("--gt", type=Path, required=True, help="ground truth with 3D for the bag's frames")
-    ev_bag.add_argument("--checkpoint", type=Path, required=True, help="POTTER or lifter model file")
-    ev_bag.add_argument("--detector", type=Path, required=True, help="detector model file")
+    ev_bag.add_argument(
+        "--checkpoint", type=Path, help="POTTER or lifter model file (default: the bundled lifter)"
+    )
+    ev_bag.add_argument("--detector", type=Path, help="detector model file (default: the bundled one)")
     ev_bag.add_argument("--detect-every", type=int, default=1, help=detect_every_help)
     ev_bag.add_argument("--min-score", type=float, default=0.5, help=min_score_help)
     ev_bag.add_argument("--backend", default="auto", choices=BACKENDS)

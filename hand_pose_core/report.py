@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from hand_pose_core.atomic import ensure_dir, write_atomic, write_json_atomic
-from hand_pose_core.skeleton import HAND_SIDES, joint_colour
+from hand_pose_core.skeleton import BONES, HAND_SIDES, SIDE_COLOURS, joint_colour
 
 
 def _mm(value: float | None) -> str:
@@ -96,3 +97,31 @@ def write_report(report: dict[str, Any], out_dir: Path) -> list[Path]:
         plot_pck(report, out_dir / "pck.png"),
     ]
     return [write_json_atomic(out_dir / "report.json", report, indent=1), *plots]
+
+
+def plot_hands_3d(frames: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]], path: Path) -> Path:
+    """Predicted (solid) against true (dashed) camera-frame hands, one panel per frame.
+
+    `frames`: (title, {side: (predicted (21, 3), true (21, 3)) metres}); NaN joints are left out. Axes
+    are in millimetres, seen from behind the camera (x right, y down, z forward)."""
+    figure = plt.figure(figsize=(4.2 * len(frames), 4.4))
+    for index, (title, hands) in enumerate(frames):
+        axis = figure.add_subplot(1, len(frames), index + 1, projection="3d")
+        for side, (predicted, true) in hands.items():
+            colour = tuple(c / 255 for c in SIDE_COLOURS[side])
+            for joints, style in ((predicted, "-"), (true, "--")):
+                millimetres = joints * 1000.0
+                for parent, child in BONES:
+                    segment = millimetres[[parent, child]]
+                    if np.isfinite(segment).all():
+                        axis.plot(
+                            segment[:, 0], segment[:, 2], -segment[:, 1], style, color=colour, linewidth=1.5
+                        )
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel("x (mm)")
+        axis.set_ylabel("z (mm)")
+        axis.set_zlabel("-y (mm)")
+        axis.view_init(elev=15, azim=-80)
+    figure.suptitle("camera-frame hands: predicted (solid) and ground truth (dashed); right red, left blue")
+    figure.tight_layout()
+    return _save_figure(figure, path)

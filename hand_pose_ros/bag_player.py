@@ -22,6 +22,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 
+from hand_pose_core.atomic import write_json_atomic
 from hand_pose_core.bags import (
     CAMERA_INFO_TOPIC,
     IMAGE_TOPIC,
@@ -66,6 +67,12 @@ class BagPlayer(Node):
             10.0,
             _descriptor("give up waiting for one image's output after this", 0.1, 600.0),
         ).value
+        self.timings_file = self.declare_parameter(
+            "timings_file",
+            "",
+            _descriptor("lockstep: write each image's round trip (sent -> output received, seconds) as JSON"),
+        ).value
+        self.round_trips: list[float] = []
         self.wait_for_subscribers_s = self.declare_parameter(
             "wait_for_subscribers_s", 30.0, _descriptor("wait this long for an image subscriber", 0.0, 600.0)
         ).value
@@ -91,6 +98,8 @@ class BagPlayer(Node):
         deadline = time.monotonic() + self.wait_for_subscribers_s
         while self.count_subscribers(topic) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
+        if self.count_subscribers(topic) == 0:
+            self.get_logger().warning(f"nobody subscribes to {topic}; playing anyway")
         if self.lockstep_topic:
             while self.count_publishers(self.lockstep_topic) == 0 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -110,15 +119,24 @@ class BagPlayer(Node):
                 pause = min((raw.timestamp - previous_time) / NANOSECONDS, MAX_PAUSE_S) / self.rate
                 time.sleep(max(0.0, previous_wall + pause - time.monotonic()))
             previous_time, previous_wall = raw.timestamp, time.monotonic()
-            publisher.publish(raw.data)
             if raw.topic != IMAGE_TOPIC:
+                publisher.publish(raw.data)
                 continue
+            stamp = stamp_ns(raw.decode().header.stamp) if self.lockstep_topic else None
+            start = time.perf_counter()
+            publisher.publish(raw.data)
             sent += 1
-            if self.lockstep_topic and not self._await_output(stamp_ns(raw.decode().header.stamp)):
+            if stamp is None:
+                continue
+            if self._await_output(stamp):
+                self.round_trips.append(time.perf_counter() - start)
+            else:
                 unanswered += 1
                 self.get_logger().warning(
                     f"no output on {self.lockstep_topic} for image at {raw.timestamp} ns"
                 )
+        if self.timings_file:
+            write_json_atomic(Path(self.timings_file), {"round_trip_s": self.round_trips})
         return sent, unanswered, contents.problems
 
     def _await_output(self, stamp: int) -> bool:

@@ -31,6 +31,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from hand_pose_core.aria import AriaUndistorter
+from hand_pose_core.bundled import model_or_bundled
 from hand_pose_core.camera import BENCHMARK_CAMERA, ORIENTATIONS, unrotate_points_3d
 from hand_pose_core.errors import InputError
 from hand_pose_core.pipeline import FrameResult, HandPosePipeline, PipelineConfig
@@ -98,9 +99,11 @@ PARAMETERS = (
     Parameter(
         "mode", "lifter", "3D stage: lifter (2D keypoints to 3D) or potter (image crop to 3D)", choices=MODES
     ),
-    Parameter("lifter_model", "", "lifter checkpoint (.pt), ONNX file or TensorRT engine"),
-    Parameter("potter_model", "", "POTTER checkpoint (.pt), ONNX file or TensorRT engine"),
-    Parameter("detector_model", "", "hand detector checkpoint (.pt), ONNX file or TensorRT engine"),
+    Parameter("lifter_model", "", "lifter checkpoint (.pt), ONNX file or TensorRT engine; empty: bundled"),
+    Parameter("potter_model", "", "POTTER checkpoint (.pt), ONNX file or TensorRT engine; empty: bundled"),
+    Parameter(
+        "detector_model", "", "detector checkpoint (.pt), ONNX file or TensorRT engine; empty: bundled"
+    ),
     Parameter(
         "backend",
         "auto",
@@ -207,17 +210,12 @@ class HandPoseEstimator(Node):
         )
 
     def _load_pipeline(self, value: dict) -> HandPosePipeline:
-        pose_model = value[f"{value['mode']}_model"]
-        if not pose_model:
-            raise InputError(
-                f"parameter {value['mode']}_model is empty: name a model file for mode {value['mode']}"
-            )
-        if not value["detector_model"]:
-            raise InputError("parameter detector_model is empty: name a hand detector model file")
+        """The models named by the parameters; the bundled ones (synthetic hands only) where empty."""
+        mode = value["mode"]
         return HandPosePipeline.load(
-            Path(pose_model),
+            model_or_bundled(value[f"{mode}_model"], mode),
             BENCHMARK_CAMERA,  # replaced by the real camera before the first frame is processed
-            Path(value["detector_model"]),
+            model_or_bundled(value["detector_model"], "detector"),
             self.config,
             backend=value["backend"],
             threads=value["threads"] or None,
@@ -310,7 +308,7 @@ class HandPoseEstimator(Node):
             self.hand_publishers[side].publish(pose_array(header, joints))
             markers.markers += hand_markers(header, side, joints)
         self.markers.publish(markers)
-        if image is not None and self.publish_overlay and self.overlay.get_subscription_count() > 0:
+        if image is not None and self.publish_overlay:
             canvas = PILImage.fromarray(image).convert("RGB")
             for hand in result.hands:
                 draw_skeleton(canvas, hand.keypoints, hand.side, hand.box)

@@ -1,6 +1,6 @@
 """Test helper, run as its own process: what a real subscriber receives from a player node.
 
-    python image_listener.py OUT.json TIMEOUT_S TOPIC=COUNT [TOPIC=COUNT ...]
+    python image_listener.py [--wait-for-publishers] OUT.json TIMEOUT_S TOPIC=COUNT [TOPIC=COUNT ...]
 
 Subscribes to each sensor_msgs/Image TOPIC with the sensor-data QoS, creates OUT.json.ready once the
 subscriptions exist, and writes OUT.json (per topic: stamp in ns, frame_id, encoding, width, height, step,
@@ -24,6 +24,8 @@ from hand_pose_ros.transport import use_large_message_profile
 
 
 def main(argv: list[str]) -> int:
+    wait_for_publishers = "--wait-for-publishers" in argv
+    argv = [arg for arg in argv if arg != "--wait-for-publishers"]
     out, timeout_s = Path(argv[0]), float(argv[1])
     expected = {topic: int(count) for topic, count in (arg.split("=") for arg in argv[2:])}
     received: dict[str, list[dict]] = {topic: [] for topic in expected}
@@ -49,6 +51,13 @@ def main(argv: list[str]) -> int:
         node.create_subscription(
             Image, topic, lambda message, topic=topic: record(topic, message), qos_profile_sensor_data
         )
+    if wait_for_publishers:  # a publisher that exists already: matched both ways before "ready"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not all(node.count_publishers(t) for t in expected):
+            rclpy.spin_once(node, timeout_sec=0.05)
+        settle = time.monotonic() + 1.0
+        while time.monotonic() < settle:
+            rclpy.spin_once(node, timeout_sec=0.05)
     Path(f"{out}.ready").touch()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(len(received[t]) < n for t, n in expected.items()):

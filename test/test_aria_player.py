@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SHARED_DIR
-from ros_harness import ros_env
 
 from hand_pose_core.aria import RGB_LABEL, VrsFrame, vrs_frames
 from hand_pose_core.errors import InputError
+from hand_pose_ros.processes import ros_env
 
 ADT = SHARED_DIR / "fixtures" / "aria" / "adt_apartment_video.vrs"
 AEA = SHARED_DIR / "fixtures" / "aria" / "aea_recording.vrs"

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import yaml
 from conftest import SHARED_DIR
-from ros_harness import RosProcess, node_command, ros_env
 
 from hand_pose_core.aria import vrs_frames
 from hand_pose_core.bags import (
@@ -38,6 +37,7 @@ from hand_pose_core.rosdata import decode_image
 from hand_pose_core.skeleton import NUM_JOINTS
 from hand_pose_ros.estimator import NODE_NAME, PARAMETERS
 from hand_pose_ros.frame_slot import LatestFrameSlot
+from hand_pose_ros.processes import RosProcess, node_command, ros_env
 
 SPLIT = "val"
 ROOT = Path(__file__).resolve().parents[1]
@@ -298,6 +298,7 @@ def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tm
         [
             sys.executable,
             ROOT / "test" / "image_listener.py",
+            "--wait-for-publishers",
             out,
             "120",
             f"/hand_pose_estimator/overlay={len(stamps)}",

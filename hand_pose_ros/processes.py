@@ -1,4 +1,8 @@
-"""Real ROS 2 processes for the integration tests: each node in its own interpreter, on a private domain."""
+"""Nodes as child processes, as a launch file would start them: for the demo and the integration tests.
+
+Each node runs in its own interpreter; `ros_env()` gives them a DDS domain of their own (so runs side by
+side do not hear each other), local-only discovery and the large-message profile.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from hand_pose_ros.transport import PROFILE_VARIABLE, dds_profile_path
 
 
 def ros_env() -> dict[str, str]:
-    """The environment for one test's processes: a domain of their own, local discovery, the DDS profile."""
+    """The environment for one group of processes: a random domain, local discovery, the DDS profile."""
     env = dict(os.environ)
     env["ROS_DOMAIN_ID"] = str(random.randint(1, 200))
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"

@@ -1,0 +1,301 @@
+"""`hand_pose_demo` (what `make demo` runs): the product end to end on an embedded default.
+
+1. A short synthetic egocentric take (both hands moving), written as raw Aria-style fisheye frames with
+   a device calibration, into an MCAP bag with its take index.
+2. `hand_pose_estimator` (the bundled models, ONNX Runtime, or TensorRT where usable) undistorts and
+   processes them, fed in lockstep by `bag_player`; `bag_recorder` records its hands, overlays and
+   diagnostics. Each node is its own process, as `ros2 launch` would start them.
+3. The recorder's bag goes through `bag2json`'s conversion and the official evaluation.
+4. Under the output folder: the report and plots, the overlay images, a 3D plot of predicted against
+   true hands, a latency summary.
+5. The same node on the real Aria recording in ../shared/fixtures, through `aria_vrs_player`, writing
+   its overlays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from hand_pose_core.atomic import ensure_dir, write_atomic, write_json_atomic
+from hand_pose_core.bags import (
+    HAND_TOPICS,
+    IMAGE_TOPIC,
+    TAKES_TOPIC,
+    BagContents,
+    read_messages,
+    read_take_index,
+    recorded_hands,
+    write_take_bag,
+)
+from hand_pose_core.baselines import mean_pose, predict_mean_pose
+from hand_pose_core.egoexo import Annotations, annotation_path, load_annotations, write_predictions
+from hand_pose_core.errors import InputError
+from hand_pose_core.metrics import evaluate
+from hand_pose_core.report import format_table, plot_hands_3d, write_report
+from hand_pose_core.rosdata import decode_image, stamp_ns
+from hand_pose_core.synth import SynthConfig, generate
+from hand_pose_core.visualize import contact_sheet
+from hand_pose_ros.processes import RosProcess, node_command, ros_env
+
+OVERLAY_TOPIC = "/hand_pose_estimator/overlay"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+DEMO_SPLIT = "test"  # the take scored (the synthetic data set has one take per split)
+# The project's real Aria sample, beside the repository.
+REAL_RECORDING = (
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "aria" / "adt_apartment_video.vrs"
+)
+NODE_START_S = 120.0
+# The recorder has matched the node's publishers when it says so; the node's side may lag a little.
+DISCOVERY_SETTLE_S = 1.0
+
+
+@dataclass
+class DemoSummary:
+    frames: int
+    hands_found: int
+    hands_annotated: int
+    report: dict
+    relative_mpjpe: float
+    mean_pose_mpjpe: float
+    latency_ms: dict[str, float]
+    backend: str
+    real_overlays: int
+    seconds: float
+
+    def lines(self) -> list[str]:
+        return [
+            f"frames: {self.frames}; hands published: {self.hands_found}; annotated: {self.hands_annotated}, "
+            f"scored: {self.report['num_hands']}",
+            f"camera frame: MPJPE {self.report['mpjpe']:.2f} mm, PA-MPJPE {self.report['pa_mpjpe']:.2f} mm",
+            f"wrist-relative: MPJPE {self.relative_mpjpe:.2f} mm (the mean training pose: "
+            f"{self.mean_pose_mpjpe:.2f} mm)",
+            f"latency image -> hands p50 {self.latency_ms['p50']:.1f} ms, "
+            f"p99 {self.latency_ms['p99']:.1f} ms; backend {self.backend}",
+            f"real Aria recording: {self.real_overlays} overlay images",
+            f"demo took {self.seconds:.0f} s",
+        ]
+
+
+def _stop(*processes: RosProcess | None) -> None:
+    for process in processes:
+        if process is not None:
+            process.kill()
+
+
+def _node(parameters: dict, env: dict, remaps: dict[str, str] | None = None) -> RosProcess:
+    node = RosProcess(node_command("hand_pose_ros.estimator", parameters, remaps or {}), env)
+    node.wait_for("images from", NODE_START_S)
+    return node
+
+
+def _recorder(out: Path, topics: list[str], env: dict) -> RosProcess:
+    return RosProcess(
+        node_command("hand_pose_ros.bag_recorder", {"out": out, "topics": json.dumps(topics)}), env
+    )
+
+
+def _save_overlays(bag: Path, folder: Path, names: dict[int, str]) -> list[Path]:
+    """The node's overlay images in a recorded bag as PNG files, named by frame."""
+    ensure_dir(folder)
+    files = []
+    for _, _, message in read_messages(bag, {OVERLAY_TOPIC}, BagContents(bag)):
+        stamp = stamp_ns(message.header.stamp)
+        image = decode_image(message.encoding, message.height, message.width, message.step, message.data)
+        path = folder / f"{names.get(stamp, str(stamp))}.png"
+        files.append(
+            write_atomic(path, lambda tmp, image=image: Image.fromarray(image).save(tmp, format="PNG"))
+        )
+    return files
+
+
+def _last_diagnostics(bag: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for _, _, message in read_messages(bag, {DIAGNOSTICS_TOPIC}, BagContents(bag)):
+        for status in message.status:
+            if status.name.startswith("hand_pose_estimator"):
+                values = {item.key: item.value for item in status.values}
+    return values
+
+
+def _plot_frames(predictions: dict, truth: Annotations, path: Path, count: int = 4) -> Path:
+    both = [
+        (take, frame)
+        for take in truth.takes.values()
+        for frame in take.frames.values()
+        if set(predictions.get(take.take_uid, {}).get(frame.frame_number, {})) & set(frame.hands)
+    ]
+    chosen = both[:: max(1, len(both) // count)][:count]
+    panels = []
+    for take, frame in chosen:
+        predicted = predictions[take.take_uid][frame.frame_number]
+        hands = {s: (predicted[s], frame.hands[s].joints_3d) for s in predicted if s in frame.hands}
+        panels.append((f"{take.take_name} frame {frame.frame_number}", hands))
+    return plot_hands_3d(panels, path)
+
+
+def run_demo(
+    out: Path, frames: int = 24, seed: int = 0, real_recording: Path = REAL_RECORDING
+) -> DemoSummary:
+    start = time.perf_counter()
+    out = ensure_dir(Path(out))
+    for stale in ("data", "take_bag", "recorded", "aria_recorded", "overlay", "aria_overlay"):
+        shutil.rmtree(out / stale, ignore_errors=True)
+    print(f"[1/5] a synthetic take of {frames} raw Aria frames with its device calibration", flush=True)
+    data = out / "data"
+    generate(data, SynthConfig(takes=3, frames=frames, seed=seed, raw=True), progress=False)
+    truth = load_annotations(annotation_path(data, DEMO_SPLIT, public=False))
+    calibration = data / "raw" / "device_calibration.json"
+    bag = out / "take_bag"
+    write_take_bag(truth, data / "raw", DEMO_SPLIT, bag, camera=None, progress=False)
+
+    print("[2/5] hand_pose_estimator on the bag (bag_player in lockstep, bag_recorder)", flush=True)
+    env = ros_env()
+    recording = out / "recorded"
+    topics = [*HAND_TOPICS.values(), TAKES_TOPIC, OVERLAY_TOPIC, DIAGNOSTICS_TOPIC]
+    aria = {"camera_source": "aria", "aria_calibration": calibration, "smoothing": False}
+    recorder = node = player = None
+    try:
+        recorder = _recorder(recording, topics, env)
+        node = _node(aria | {"publish_overlay": True}, env, {"image": IMAGE_TOPIC})
+        recorder.wait_for(f"recording {OVERLAY_TOPIC}", NODE_START_S)
+        time.sleep(DISCOVERY_SETTLE_S)
+        timings = out / "timings.json"
+        player = RosProcess(
+            node_command(
+                "hand_pose_ros.bag_player",
+                {"bag": bag, "lockstep_topic": HAND_TOPICS["right"], "timings_file": timings},
+            ),
+            env,
+        )
+        if player.wait(600) != 0:
+            raise InputError(f"bag_player failed:\n{player.output}")
+        node.interrupt()
+        recorder.interrupt()
+    finally:
+        _stop(player, node, recorder)
+
+    print("[3/5] the recording -> benchmark JSON -> evaluation", flush=True)
+    recorded = recorded_hands(recording)
+    if recorded.problems:
+        raise InputError(f"{recording}: {recorded.problems[0]}")
+    write_predictions(recorded.predictions, out / "pred.json")
+    report = evaluate(recorded.predictions, truth, allow_missing=True)
+    files = write_report(report, out)
+    train = load_annotations(annotation_path(data, "train"))
+    reference = evaluate(predict_mean_pose(mean_pose(train), truth), truth, offset=True)
+    relative = {
+        take: {
+            frame: {side: joints - joints[0] for side, joints in hands.items()}
+            for frame, hands in by_frame.items()
+        }
+        for take, by_frame in recorded.predictions.items()
+    }
+    relative_report = evaluate(relative, truth, offset=True, allow_missing=True)
+
+    print("[4/5] overlays, 3D plot, latency", flush=True)
+    index = read_take_index(bag)
+    names = {stamp: f"{frame:06d}" for stamp, (_, frame) in index.frames.items()}
+    overlays = _save_overlays(recording, out / "overlay", names)
+    if overlays:
+        sheet = contact_sheet(Image.open(path) for path in overlays[:8])
+        files.append(write_atomic(out / "overlay_sheet.png", lambda tmp: sheet.save(tmp, format="PNG")))
+    files.append(_plot_frames(recorded.predictions, truth, out / "hands_3d.png"))
+    round_trips = np.array(json.loads(timings.read_text())["round_trip_s"]) * 1000.0
+    diagnostics = _last_diagnostics(recording)
+    latency = {
+        "p50": float(np.percentile(round_trips, 50)),
+        "p90": float(np.percentile(round_trips, 90)),
+        "p99": float(np.percentile(round_trips, 99)),
+        "frames_per_second_in_lockstep": float(1000.0 / round_trips.mean()),
+    }
+    backend = diagnostics.get("backend", "unknown")
+    files.append(
+        write_json_atomic(
+            out / "latency.json",
+            {
+                "what": "image published by bag_player -> the node's hands received (lockstep, raw "
+                "1408x1408 frames, undistortion included), milliseconds",
+                **latency,
+                "frames": len(round_trips),
+                "backend": backend,
+                "node_diagnostics": diagnostics,
+            },
+            indent=1,
+        )
+    )
+
+    print("[5/5] the real Aria recording through aria_vrs_player and the node", flush=True)
+    real_overlays = _real_recording(out, env, real_recording)
+    summary = DemoSummary(
+        frames=recorded.frames,
+        hands_found=recorded.num_predicted,
+        hands_annotated=sum(truth.count_hands().values()),
+        report=report,
+        relative_mpjpe=relative_report["mpjpe"],
+        mean_pose_mpjpe=reference["mpjpe"],
+        latency_ms=latency,
+        backend=backend,
+        real_overlays=len(real_overlays),
+        seconds=time.perf_counter() - start,
+    )
+    write_json_atomic(out / "summary.json", {"lines": summary.lines()}, indent=1)
+    print(format_table(report))
+    for path in [*files, out / "pred.json", out / "overlay", out / "aria_overlay"]:
+        print(f"wrote {path}")
+    return summary
+
+
+def _real_recording(out: Path, env: dict, vrs: Path) -> list[Path]:
+    """The node on a real Aria recording: raw fisheye, undistorted and turned upright; its overlays."""
+    if not vrs.is_file():
+        raise InputError(f"{vrs}: no such Aria recording (give one with --aria-recording)")
+    recording = out / "aria_recorded"
+    recorder = node = player = None
+    try:
+        recorder = _recorder(recording, [OVERLAY_TOPIC], env)
+        parameters = {"camera_source": "aria", "aria_calibration": vrs, "rotation": "portrait"}
+        node = _node(parameters | {"publish_overlay": True}, env)
+        recorder.wait_for(f"recording {OVERLAY_TOPIC}", NODE_START_S)
+        time.sleep(DISCOVERY_SETTLE_S)
+        player = RosProcess(
+            node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": vrs, "rate": 0.1}), env
+        )
+        if player.wait(300) != 0:
+            raise InputError(f"aria_vrs_player failed:\n{player.output}")
+        time.sleep(1.0)  # the last overlay on its way to the recorder
+        node.interrupt()
+        recorder.interrupt()
+    finally:
+        _stop(player, node, recorder)
+    return _save_overlays(recording, out / "aria_overlay", {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hand_pose_demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
+    parser.add_argument("--frames", type=int, default=24, help="frames of the synthetic take")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--aria-recording", type=Path, default=REAL_RECORDING, help="a real Aria VRS recording"
+    )
+    args = parser.parse_args(argv)
+    try:
+        summary = run_demo(args.out, args.frames, args.seed, args.aria_recording)
+    except InputError as exc:
+        print(f"hand_pose_demo: error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(["", "summary:", *summary.lines()]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

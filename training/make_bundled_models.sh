@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Re-create the bundled models in models/ (see each model card there): synthetic data, training, ONNX
+# export. Run from the repository root after `make` has set up .venv; takes about 8 minutes on 2 cores.
+set -euo pipefail
+BIN=.venv/bin
+WORK=out/bundled
+rm -rf "$WORK"
+"$BIN/hand-pose" synth --out "$WORK/data" --takes 200 --frames 4 --seed 5
+"$BIN/hand-pose" train --model detector --gt-dir "$WORK/data" --image-dir "$WORK/data/image/undistorted" \
+    --epochs 15 --batch-size 32 --seed 0 --out "$WORK/runs/detector"
+"$BIN/hand-pose" train --model lifter --gt-dir "$WORK/data" --epochs 10 --lr 1e-3 --augment --seed 0 \
+    --out "$WORK/runs/lifter"
+"$BIN/hand-pose" train --model potter --tiny --gt-dir "$WORK/data" --image-dir "$WORK/data/image/undistorted" \
+    --lr 1e-3 --batch-size 32 --augment --max-minutes 6 --seed 0 --out "$WORK/runs/potter"
+"$BIN/hand-pose" export --checkpoint "$WORK/runs/detector/best.pt" --format onnx --out models/detector_synth.onnx
+"$BIN/hand-pose" export --checkpoint "$WORK/runs/lifter/best.pt" --format onnx --out models/lifter_synth.onnx
+"$BIN/hand-pose" export --checkpoint "$WORK/runs/potter/best.pt" --format onnx --out models/potter_tiny_synth.onnx
