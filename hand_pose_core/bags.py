@@ -2,11 +2,12 @@
 runtime: `rosbags` reads and writes MCAP and sqlite3 bags and the CDR of ROS 2 messages.
 
 A take bag (`hand-pose egoexo2bag`) holds, per annotated frame, the undistorted image on `IMAGE_TOPIC`
-and its `CameraInfo`, and once, on `TAKES_TOPIC`, the take index: for every take its uid, name and the
-exact header stamp of each frame. Stamps are `START_NS + take * TAKE_GAP_NS + frame * FRAME_PERIOD_NS`,
-so the node (which copies input headers to its outputs) sees one take after another with a gap it
-treats as a new recording, and every output maps back to its take and frame through the index. A bag
-the node's outputs were recorded into carries the index too (the player republishes it, latched).
+and its `CameraInfo` (or, with `--raw`, the raw Aria fisheye frame alone), and once, on `TAKES_TOPIC`,
+the take index: for every take its uid, name and the exact header stamp of each frame. Stamps are
+`START_NS + take * TAKE_GAP_NS + frame * FRAME_PERIOD_NS`, so the node (which copies input headers to
+its outputs) sees one take after another with a gap it treats as a new recording, and every output maps
+back to its take and frame through the index. A bag the node's outputs were recorded into carries the
+index too (the player republishes it, latched).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ IMAGE_TOPIC = "/camera/image"
 CAMERA_INFO_TOPIC = "/camera/camera_info"
 TAKES_TOPIC = "/hand_pose/takes"
 HAND_TOPICS = {side: f"/hand_pose_estimator/{side}_hand" for side in HAND_SIDES}
-OPTICAL_FRAME = "camera_rgb_optical_frame"
+OPTICAL_FRAME = "camera_rgb"  # as aria_vrs_player stamps the RGB camera, and RViz's fixed frame
 IMAGE_TYPE, CAMERA_INFO_TYPE = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
 STRING_TYPE, POSE_ARRAY_TYPE = "std_msgs/msg/String", "geometry_msgs/msg/PoseArray"
 
