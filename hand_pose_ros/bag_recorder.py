@@ -46,8 +46,7 @@ class BagRecorder(Node):
         self.topics = [self.resolve_topic_name(t) for t in self.topics if t]
         self.bag = BagWriter(out)
         self.subscribed: set[str] = set()
-        self.announced = False
-        self.create_timer(DISCOVERY_PERIOD_S, self._discover)
+        self.discovery = self.create_timer(DISCOVERY_PERIOD_S, self._discover)
 
     def _discover(self) -> None:
         for topic in self.topics:
@@ -68,8 +67,8 @@ class BagRecorder(Node):
             )
             self.subscribed.add(topic)
             self.get_logger().info(f"recording {topic} ({msgtype})")
-        if len(self.subscribed) == len(self.topics) and not self.announced:
-            self.announced = True
+        if len(self.subscribed) == len(self.topics):
+            self.discovery.cancel()
             self.get_logger().info("recording all topics")
 
     def _record(self, topic: str, msgtype: str, data: bytes) -> None:

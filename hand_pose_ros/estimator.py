@@ -308,7 +308,8 @@ class HandPoseEstimator(Node):
             self.hand_publishers[side].publish(pose_array(header, joints))
             markers.markers += hand_markers(header, side, joints)
         self.markers.publish(markers)
-        if image is not None and self.publish_overlay:
+        # Drawing costs the worker time: only for someone who listens.
+        if image is not None and self.publish_overlay and self.overlay.get_subscription_count() > 0:
             canvas = PILImage.fromarray(image).convert("RGB")
             for hand in result.hands:
                 draw_skeleton(canvas, hand.keypoints, hand.side, hand.box)

@@ -8,12 +8,12 @@ import json
 from dataclasses import asdict, replace
 
 import numpy as np
+import onnx
 import pytest
 
 from hand_pose_core.egoexo import load_predictions
 from hand_pose_core.errors import InputError
 from hand_pose_core.models import build_model, load_checkpoint, save_checkpoint
-from hand_pose_core.models.potter import PotterConfig
 from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.runtime import OnnxRuntimeEngine, TorchEngine, load_engine
 from hand_pose_core.runtime.card import ModelCard, sample_batch
@@ -35,44 +35,23 @@ needs_tensorrt = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    """A tiny POTTER and a reference-size lifter with seeded random weights."""
-    import torch
-
-    root = tmp_path_factory.mktemp("checkpoints")
-    torch.manual_seed(0)
-    potter = save_checkpoint(
-        build_model("potter", **asdict(PotterConfig.tiny())),
-        root / "potter.pt",
-        targets=JointNormalizer.official(),
-    )
-    lifter = save_checkpoint(
-        build_model("lifter"),
-        root / "lifter.pt",
-        targets=JointNormalizer.official(),
-        inputs=KeypointNormalizer.reference(),
-    )
-    return {"potter": potter, "lifter": lifter}
-
-
-@pytest.fixture(scope="module")
 def data(synth_data):
     return synth_data
 
 
 @pytest.fixture(scope="module")
-def onnx_files(checkpoints, tmp_path_factory):
+def onnx_files(models, tmp_path_factory):
     """Both models exported once, as `hand-pose export --format onnx` does (parity checked)."""
     root = tmp_path_factory.mktemp("onnx")
-    return {name: export_model(path, "onnx", root / f"{name}.onnx") for name, path in checkpoints.items()}
+    return {name: export_model(models[name], "onnx", root / f"{name}.onnx") for name in ("potter", "lifter")}
 
 
 @pytest.mark.parametrize("name", ["potter", "lifter"])
-def test_onnx_export_matches_pytorch_within_a_hundredth_of_a_millimetre(name, checkpoints, onnx_files):
+def test_onnx_export_matches_pytorch_within_a_hundredth_of_a_millimetre(name, models, onnx_files):
     result = onnx_files[name]
     assert result.backend == "onnxruntime" and result.precision == "fp32"
     assert result.parity <= result.tolerance == 0.01
-    engine, reference = OnnxRuntimeEngine(result.files[0]), TorchEngine(load_checkpoint(checkpoints[name]))
+    engine, reference = OnnxRuntimeEngine(result.files[0]), TorchEngine(load_checkpoint(models[name]))
     assert engine.card.name == name and engine.card.precision == "fp32"
     for batch in (1, 2, 5):  # the batch is dynamic
         inputs = sample_batch(engine.card, batch, seed=10 + batch)
@@ -93,25 +72,25 @@ def test_official_size_potter_exports_within_a_hundredth_of_a_millimetre(tmp_pat
     assert parity_error(engine, TorchEngine(loaded), batch=2) <= 0.01
 
 
-def test_fp16_export_stays_within_a_millimetre(checkpoints, tmp_path, run_cli):
+def test_fp16_export_stays_within_a_millimetre(models, tmp_path, run_cli):
     out = tmp_path / "potter16.onnx"
     code, stdout, stderr = run_cli(
-        "export", "--checkpoint", checkpoints["potter"], "--format", "onnx", "--fp16", "--out", out
+        "export", "--checkpoint", models["potter"], "--format", "onnx", "--fp16", "--out", out
     )
     assert code == 0, stderr
     assert "parity with PyTorch (onnxruntime fp16)" in stdout
     engine = OnnxRuntimeEngine(out)
     assert engine.card.precision == "fp16"
-    error = parity_error(engine, TorchEngine(load_checkpoint(checkpoints["potter"])))
+    error = parity_error(engine, TorchEngine(load_checkpoint(models["potter"])))
     assert 0 < error <= 1.0  # FP16 differs, slightly
 
 
-def test_int8_is_calibrated_and_its_accuracy_cost_printed(checkpoints, data, tmp_path, run_cli):
+def test_int8_is_calibrated_and_its_accuracy_cost_printed(models, data, tmp_path, run_cli):
     out = tmp_path / "potter.int8.onnx"
     code, stdout, stderr = run_cli(
         "export",
         "--checkpoint",
-        checkpoints["potter"],
+        models["potter"],
         "--format",
         "onnx",
         "--int8",
@@ -130,17 +109,15 @@ def test_int8_is_calibrated_and_its_accuracy_cost_printed(checkpoints, data, tmp
     assert abs(change) <= 0.5
     engine = OnnxRuntimeEngine(out)
     assert engine.card.precision == "int8"
-    import onnx
-
     operators = {node.op_type for node in onnx.load(out).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= operators
 
 
-def test_int8_needs_calibration_data(checkpoints, tmp_path, run_cli):
+def test_int8_needs_calibration_data(models, tmp_path, run_cli):
     code, _, stderr = run_cli(
         "export",
         "--checkpoint",
-        checkpoints["potter"],
+        models["potter"],
         "--format",
         "onnx",
         "--int8",
@@ -152,14 +129,12 @@ def test_int8_needs_calibration_data(checkpoints, tmp_path, run_cli):
 
 
 @pytest.mark.parametrize("name", ["potter", "lifter"])
-def test_infer_gives_the_same_predictions_on_every_backend(name, checkpoints, data, tmp_path, run_cli):
+def test_infer_gives_the_same_predictions_on_every_backend(name, models, data, tmp_path, run_cli):
     onnx_path = tmp_path / f"{name}.onnx"
-    assert (
-        run_cli("export", "--checkpoint", checkpoints[name], "--format", "onnx", "--out", onnx_path)[0] == 0
-    )
+    assert run_cli("export", "--checkpoint", models[name], "--format", "onnx", "--out", onnx_path)[0] == 0
     common = ["--gt-dir", data, "--image-dir", data / "image" / "undistorted", "--split", "val"]
     predictions = {}
-    for backend, model in (("torch", checkpoints[name]), ("onnxruntime", onnx_path), ("auto", onnx_path)):
+    for backend, model in (("torch", models[name]), ("onnxruntime", onnx_path), ("auto", onnx_path)):
         out = tmp_path / f"{backend}.json"
         code, stdout, stderr = run_cli(
             "infer", "--checkpoint", model, "--backend", backend, *common, "--out", out
@@ -225,8 +200,6 @@ def test_missing_or_corrupt_onnx_names_the_file_and_the_export_command(onnx_file
     assert code == 2
     assert len(stderr.strip().splitlines()) == 1
     assert str(corrupt) in stderr and "truncated or corrupt" in stderr and "hand-pose export" in stderr
-
-    import onnx
 
     bare = onnx.load(good)
     del bare.metadata_props[:]
@@ -295,7 +268,7 @@ def test_engine_cache_rebuilds_when_forced_missing_or_unrecorded(cached_engine):
     assert cache_decision(engine, key) == (True, "no cached engine")
 
 
-def test_without_cuda_or_tensorrt_the_tensorrt_paths_fail_cleanly(checkpoints, tmp_path, run_cli):
+def test_without_cuda_or_tensorrt_the_tensorrt_paths_fail_cleanly(models, tmp_path, run_cli):
     if NO_TENSORRT is None:
         pytest.skip("TensorRT is usable here; the GPU tests cover it")
     with pytest.raises(InputError, match=f"TensorRT cannot run here: {NO_TENSORRT}"):
@@ -303,7 +276,7 @@ def test_without_cuda_or_tensorrt_the_tensorrt_paths_fail_cleanly(checkpoints, t
     code, _, stderr = run_cli(
         "export",
         "--checkpoint",
-        checkpoints["potter"],
+        models["potter"],
         "--format",
         "tensorrt",
         "--out",
@@ -315,15 +288,15 @@ def test_without_cuda_or_tensorrt_the_tensorrt_paths_fail_cleanly(checkpoints, t
 
 @needs_tensorrt
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 0.01), ("fp16", 1.0)])
-def test_tensorrt_engine_matches_pytorch_and_is_cached(checkpoints, tmp_path, run_cli, precision, tolerance):
+def test_tensorrt_engine_matches_pytorch_and_is_cached(models, tmp_path, run_cli, precision, tolerance):
     out = tmp_path / "potter.engine"
     flags = ["--fp16"] if precision == "fp16" else []
     code, stdout, stderr = run_cli(
-        "export", "--checkpoint", checkpoints["potter"], "--format", "tensorrt", *flags, "--out", out
+        "export", "--checkpoint", models["potter"], "--format", "tensorrt", *flags, "--out", out
     )
     assert code == 0, stderr
     assert f"parity with PyTorch (tensorrt {precision})" in stdout
-    loaded = load_checkpoint(checkpoints["potter"])
+    loaded = load_checkpoint(models["potter"])
     loaded.model.cuda()
     engine = load_engine(out.with_suffix(".onnx"))
     assert engine.backend == "tensorrt" and engine.card.precision == precision
