@@ -44,7 +44,7 @@ from hand_pose_core.report import format_table, plot_hands_3d, write_report
 from hand_pose_core.rosdata import decode_image, stamp_ns
 from hand_pose_core.synth import SynthConfig, generate
 from hand_pose_core.visualize import contact_sheet
-from hand_pose_ros.processes import RosProcess, node_command, ros_env
+from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
 OVERLAY_TOPIC = "/hand_pose_estimator/overlay"
 DIAGNOSTICS_TOPIC = "/diagnostics"
@@ -56,6 +56,7 @@ REAL_RECORDING = (
 NODE_START_S = 120.0
 # The recorder has matched the node's publishers when it says so; the node's side may lag a little.
 DISCOVERY_SETTLE_S = 1.0
+PLAY_LIMIT_S = 600.0
 
 
 @dataclass
@@ -85,22 +86,26 @@ class DemoSummary:
         ]
 
 
-def _stop(*processes: RosProcess | None) -> None:
-    for process in processes:
-        if process is not None:
-            process.kill()
-
-
-def _node(parameters: dict, env: dict, remaps: dict[str, str] | None = None) -> RosProcess:
-    node = RosProcess(node_command("hand_pose_ros.estimator", parameters, remaps or {}), env)
-    node.wait_for("images from", NODE_START_S)
-    return node
-
-
-def _recorder(out: Path, topics: list[str], env: dict) -> RosProcess:
-    return RosProcess(
-        node_command("hand_pose_ros.bag_recorder", {"out": out, "topics": json.dumps(topics)}), env
-    )
+def _run_node(
+    env: dict, recording: Path, topics: list[str], parameters: dict, remaps: dict, player: list[str]
+) -> None:
+    """The demo's one shape of ROS run: a recorder and the estimator up, a player into them, all stopped."""
+    with ProcessGroup(env) as group:
+        recorder = group.start(
+            node_command("hand_pose_ros.bag_recorder", {"out": recording, "topics": json.dumps(topics)})
+        )
+        node = group.start(
+            node_command("hand_pose_ros.estimator", parameters | {"publish_overlay": True}, remaps)
+        )
+        node.wait_for("images from", NODE_START_S)
+        recorder.wait_for(f"recording {OVERLAY_TOPIC}", NODE_START_S)
+        time.sleep(DISCOVERY_SETTLE_S)
+        playing = group.start(player)
+        if playing.wait(PLAY_LIMIT_S) != 0:
+            raise InputError(f"{player[2]} failed:\n{playing.output}")
+        time.sleep(1.0)  # the last messages on their way to the recorder
+        node.interrupt()
+        recorder.interrupt()
 
 
 def _save_overlays(bag: Path, folder: Path, names: dict[int, str]) -> list[Path]:
@@ -162,26 +167,11 @@ def run_demo(
     recording = out / "recorded"
     topics = [*HAND_TOPICS.values(), TAKES_TOPIC, OVERLAY_TOPIC, DIAGNOSTICS_TOPIC]
     aria = {"camera_source": "aria", "aria_calibration": calibration, "smoothing": False}
-    recorder = node = player = None
-    try:
-        recorder = _recorder(recording, topics, env)
-        node = _node(aria | {"publish_overlay": True}, env, {"image": IMAGE_TOPIC})
-        recorder.wait_for(f"recording {OVERLAY_TOPIC}", NODE_START_S)
-        time.sleep(DISCOVERY_SETTLE_S)
-        timings = out / "timings.json"
-        player = RosProcess(
-            node_command(
-                "hand_pose_ros.bag_player",
-                {"bag": bag, "lockstep_topic": HAND_TOPICS["right"], "timings_file": timings},
-            ),
-            env,
-        )
-        if player.wait(600) != 0:
-            raise InputError(f"bag_player failed:\n{player.output}")
-        node.interrupt()
-        recorder.interrupt()
-    finally:
-        _stop(player, node, recorder)
+    timings = out / "timings.json"
+    player = {"bag": bag, "lockstep_topic": HAND_TOPICS["right"], "timings_file": timings}
+    _run_node(
+        env, recording, topics, aria, {"image": IMAGE_TOPIC}, node_command("hand_pose_ros.bag_player", player)
+    )
 
     print("[3/5] the recording -> benchmark JSON -> evaluation", flush=True)
     recorded = recorded_hands(recording)
@@ -259,23 +249,9 @@ def _real_recording(out: Path, env: dict, vrs: Path) -> list[Path]:
     if not vrs.is_file():
         raise InputError(f"{vrs}: no such Aria recording (give one with --aria-recording)")
     recording = out / "aria_recorded"
-    recorder = node = player = None
-    try:
-        recorder = _recorder(recording, [OVERLAY_TOPIC], env)
-        parameters = {"camera_source": "aria", "aria_calibration": vrs, "rotation": "portrait"}
-        node = _node(parameters | {"publish_overlay": True}, env)
-        recorder.wait_for(f"recording {OVERLAY_TOPIC}", NODE_START_S)
-        time.sleep(DISCOVERY_SETTLE_S)
-        player = RosProcess(
-            node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": vrs, "rate": 0.1}), env
-        )
-        if player.wait(300) != 0:
-            raise InputError(f"aria_vrs_player failed:\n{player.output}")
-        time.sleep(1.0)  # the last overlay on its way to the recorder
-        node.interrupt()
-        recorder.interrupt()
-    finally:
-        _stop(player, node, recorder)
+    parameters = {"camera_source": "aria", "aria_calibration": vrs, "rotation": "portrait"}
+    player = node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": vrs, "rate": 0.1})
+    _run_node(env, recording, [OVERLAY_TOPIC], parameters, {}, player)
     return _save_overlays(recording, out / "aria_overlay", {})
 
 

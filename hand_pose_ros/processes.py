@@ -92,3 +92,24 @@ class RosProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+class ProcessGroup:
+    """Processes started for one run, all killed when its block ends however it ends, so no node
+    outlives a failed run (a stray node would answer the next run that happens to share its domain)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.processes: list[RosProcess] = []
+
+    def start(self, command: list[str]) -> RosProcess:
+        process = RosProcess(command, self.env)
+        self.processes.append(process)
+        return process
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for process in self.processes:
+            process.kill()

@@ -37,7 +37,7 @@ from hand_pose_core.rosdata import decode_image
 from hand_pose_core.skeleton import NUM_JOINTS
 from hand_pose_ros.estimator import NODE_NAME, PARAMETERS
 from hand_pose_ros.frame_slot import LatestFrameSlot
-from hand_pose_ros.processes import RosProcess, node_command, ros_env
+from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
 SPLIT = "val"
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,29 +83,23 @@ def test_round_trip_through_the_live_node_matches_infer(
     env = ros_env()
     recording = tmp_path / "recorded"
     topics = [*HAND_TOPICS.values(), TAKES_TOPIC]
-    recorder = RosProcess(
-        node_command("hand_pose_ros.bag_recorder", {"out": recording, "topics": json.dumps(topics)}), env
-    )
-    node = RosProcess(
-        node_command("hand_pose_ros.estimator", estimator_parameters(lifter, detector), CAMERA_REMAPS), env
-    )
-    player = None
-    try:
+    with ProcessGroup(env) as group:
+        recorder = group.start(
+            node_command("hand_pose_ros.bag_recorder", {"out": recording, "topics": json.dumps(topics)})
+        )
+        node = group.start(
+            node_command("hand_pose_ros.estimator", estimator_parameters(lifter, detector), CAMERA_REMAPS)
+        )
         node.wait_for("images from")
         recorder.wait_for("recording /hand_pose_estimator/right_hand")
-        player = RosProcess(
+        player = group.start(
             node_command(
                 "hand_pose_ros.bag_player", {"bag": take_bag, "lockstep_topic": HAND_TOPICS["right"]}
-            ),
-            env,
+            )
         )
         assert player.wait(180) == 0, player.output
         assert node.interrupt() == 0, node.output
         assert recorder.interrupt() == 0, recorder.output
-    finally:
-        for process in (player, node, recorder):
-            if process is not None:
-                process.kill()
     truth_path = annotation_path(varied_data, SPLIT)
     truth = load_annotations(truth_path)
     recorded = recorded_hands(recording)
@@ -148,18 +142,17 @@ def test_node_skips_bad_frames_counts_them_and_keeps_running(synth_data, models,
     annotations = load_annotations(annotation_path(synth_data, SPLIT))
     take = next(iter(annotations.takes.values()))
     frame = image_path(synth_data / "image" / "undistorted", SPLIT, take.take_name, next(iter(take.frames)))
-    node = RosProcess(
-        node_command(
-            "hand_pose_ros.estimator",
-            estimator_parameters(models["lifter"], models["detector"]),
-            CAMERA_REMAPS,
-        ),
-        env,
-    )
-    try:
+    result_path = tmp_path / "probe.json"
+    with ProcessGroup(env) as group:
+        node = group.start(
+            node_command(
+                "hand_pose_ros.estimator",
+                estimator_parameters(models["lifter"], models["detector"]),
+                CAMERA_REMAPS,
+            )
+        )
         node.wait_for("images from")
-        result_path = tmp_path / "probe.json"
-        probe = RosProcess(
+        probe = group.start(
             [
                 sys.executable,
                 str(ROOT / "test" / "ros_probe.py"),
@@ -168,14 +161,11 @@ def test_node_skips_bad_frames_counts_them_and_keeps_running(synth_data, models,
                 frame,
                 "--out",
                 result_path,
-            ],
-            env,
+            ]
         )
         assert probe.wait(120) == 0, probe.output + "\n" + node.output
         assert node.process.poll() is None, node.output  # still running
         assert node.interrupt() == 0
-    finally:
-        node.kill()
     result = json.loads(result_path.read_text())
     diagnostics = result["diagnostics"][-1]
     assert diagnostics["frames received"] == "6" and diagnostics["frames dropped"] == "0"
@@ -292,36 +282,30 @@ def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tm
         "rotation": "portrait",
         "publish_overlay": True,
     }
-    node = RosProcess(node_command("hand_pose_ros.estimator", parameters), env)
     out = tmp_path / "overlay.json"
-    listener = RosProcess(
-        [
-            sys.executable,
-            ROOT / "test" / "image_listener.py",
-            "--wait-for-publishers",
-            out,
-            "120",
-            f"/hand_pose_estimator/overlay={len(stamps)}",
-        ],
-        env,
-    )
-    player = None
-    try:
+    with ProcessGroup(env) as group:
+        node = group.start(node_command("hand_pose_ros.estimator", parameters))
+        listener = group.start(
+            [
+                sys.executable,
+                ROOT / "test" / "image_listener.py",
+                "--wait-for-publishers",
+                out,
+                "120",
+                f"/hand_pose_estimator/overlay={len(stamps)}",
+            ]
+        )
         node.wait_for("images from")
         deadline = time.monotonic() + 60
         while not Path(f"{out}.ready").exists():  # the listener's subscription exists
             assert time.monotonic() < deadline and listener.process.poll() is None, listener.output
             time.sleep(0.05)
-        player = RosProcess(
-            node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": recording, "rate": 0.1}), env
+        player = group.start(
+            node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": recording, "rate": 0.1})
         )
         assert player.wait(120) == 0, player.output
         assert listener.wait(150) == 0, listener.output
         assert node.interrupt() == 0, node.output
-    finally:
-        for process in (player, listener, node):
-            if process is not None:
-                process.kill()
     overlays = json.loads(out.read_text())["/hand_pose_estimator/overlay"]
     assert [o["stamp_ns"] for o in overlays] == stamps  # every frame, device-clock stamps carried over
     assert all(
