@@ -110,8 +110,9 @@ def _train(args: argparse.Namespace) -> None:
     from hand_pose_core.models.potter import PotterConfig
     from hand_pose_core.training import TrainOptions, train
 
-    if args.tiny and args.model != "potter":
-        raise InputError("--tiny is a POTTER configuration: only for --model potter")
+    for flag, used in (("--tiny", args.tiny), ("--mirror-left", args.mirror_left)):
+        if used and args.model != "potter":
+            raise InputError(f"{flag} is a POTTER option: only for --model potter")
     options = TrainOptions(
         model=args.model,
         gt_dir=args.gt_dir,
@@ -128,6 +129,8 @@ def _train(args: argparse.Namespace) -> None:
         seed=args.seed,
         augment=args.augment,
         max_minutes=args.max_minutes,
+        schedule=args.schedule,
+        mirror_left=args.mirror_left,
         model_options=dataclasses.asdict(PotterConfig.tiny()) if args.tiny else {},
     )
     result = train(options)
@@ -370,6 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
         "on for the detector)",
     )
     tr.add_argument("--max-minutes", type=float, help="stop after the epoch in which this budget runs out")
+    tr.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="learning rate: constant (the baselines), or cosine decay over --epochs after a short warm-up",
+    )
+    tr.add_argument(
+        "--mirror-left",
+        action="store_true",
+        help="POTTER: mirror left hands so that one model learns one kind of hand (recorded in the "
+        "checkpoint; the official baseline does not mirror)",
+    )
     tr.add_argument("--tiny", action="store_true", help="the small POTTER configuration (tests, demo)")
     tr.add_argument("--out", type=Path, default=Path("out/train"), help="checkpoints and TensorBoard logs")
 

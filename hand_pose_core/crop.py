@@ -4,6 +4,11 @@ A box becomes a centre and a square side (max of width and height, times 1.25; t
 it in units of pixel_std = 200, which cancels out). The square is warped without rotation to the
 model's input size with bilinear sampling (pixel centres at integer coordinates, zeros outside), and
 normalised with the ImageNet mean and std.
+
+Models of ours may be trained with left hands mirrored (`mirror_left` in their checkpoint and model
+card): a left hand's crop is flipped top to bottom, so that it looks like a right hand, and its joints
+are reflected through the camera's x-z plane (y -> -y) on the way in and back out. One model then learns
+one kind of hand. The official baseline does not mirror.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ BOX_SCALE = 1.25
 KEYPOINT_BOX_PAD_PX = 20.0
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+MIRRORED_SIDE = "left"
+MIRROR_Y = np.array([1.0, -1.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -89,3 +96,18 @@ def normalize_crop(crop: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(
         ((crop / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1), np.float32
     )
+
+
+def is_mirrored(mirror_left: bool, side: str) -> bool:
+    """Whether a hand of this side is mirrored for a model trained with `mirror_left`."""
+    return mirror_left and side == MIRRORED_SIDE
+
+
+def mirror_crop(crop: np.ndarray) -> np.ndarray:
+    """(size, size, C) crop flipped top to bottom: the image of the hand reflected as by `mirror_joints`."""
+    return np.ascontiguousarray(crop[::-1])
+
+
+def mirror_joints(joints: np.ndarray) -> np.ndarray:
+    """(..., 3) camera-frame points reflected through the x-z plane (its own inverse)."""
+    return np.asarray(joints) * MIRROR_Y

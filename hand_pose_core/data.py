@@ -13,7 +13,15 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from hand_pose_core.camera import BENCHMARK_CAMERA
-from hand_pose_core.crop import CropWindow, box_is_usable, normalize_crop, warp_crop
+from hand_pose_core.crop import (
+    CropWindow,
+    box_is_usable,
+    is_mirrored,
+    mirror_crop,
+    mirror_joints,
+    normalize_crop,
+    warp_crop,
+)
 from hand_pose_core.detection import frame_targets, resize_frame
 from hand_pose_core.egoexo import Annotations, FrameAnnotation, HandRecord, image_path
 from hand_pose_core.metrics import hand_label
@@ -27,6 +35,8 @@ AUGMENT_BRIGHTNESS = 0.2
 AUGMENT_KEYPOINT_NOISE_PX = 1.5
 AUGMENT_FRAME_SHIFT = 0.15  # detector: view moved by up to this fraction of the frame
 AUGMENT_FRAME_SCALE = 0.2
+# Training crops without augmentation are the same every epoch: they are kept (as uint8) up to this size.
+CROP_CACHE_BYTES = 2 << 30
 
 
 @dataclass
@@ -60,11 +70,14 @@ def select_hands(annotations: Annotations, model: str, with_targets: bool) -> Ha
     return selection
 
 
-def _targets(record: HandRecord, targets: JointNormalizer | None) -> tuple[np.ndarray, np.ndarray]:
+def _targets(
+    record: HandRecord, targets: JointNormalizer | None, mirror: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     hand = record.hand
     if targets is None or not hand.has_3d:
         return np.zeros((NUM_JOINTS, 3), np.float32), np.zeros(NUM_JOINTS, np.float32)
-    normalised = targets.normalize(hand.joints_3d - hand.joints_3d[0])
+    relative = hand.joints_3d - hand.joints_3d[0]
+    normalised = targets.normalize(mirror_joints(relative) if mirror else relative)
     valid = hand.valid_3d.copy()
     valid[0] = True  # the wrist-relative wrist is exactly 0
     return np.nan_to_num(normalised).astype(np.float32), valid.astype(np.float32)
@@ -88,9 +101,12 @@ class ImageDataset(Dataset):
 
 
 class CropDataset(ImageDataset):
-    """Baseline crops (ImageNet-normalised, CHW) with normalised wrist-relative targets.
+    """Baseline crops (ImageNet-normalised, CHW) with normalised wrist-relative targets; left hands
+    mirrored for a model trained with `mirror_left`.
 
     An image that cannot be read gives `ok = False` and zeros, so the caller can skip and count it.
+    With `cache`, crops without augmentation are kept after their first use (rounded to uint8, up to
+    `CROP_CACHE_BYTES`): decoding the full frame again each epoch costs more than a small model's step.
     """
 
     def __init__(
@@ -102,27 +118,28 @@ class CropDataset(ImageDataset):
         targets: JointNormalizer | None = None,
         augment: bool = False,
         seed: int = 0,
+        mirror_left: bool = False,
+        cache: bool = False,
     ) -> None:
         super().__init__(records, image_root, split, size, augment, seed)
-        self.targets = targets
+        self.targets, self.mirror_left, self.cache = targets, mirror_left, cache
+        self._crops: dict[int, np.ndarray] = {}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         record = self.records[index]
-        target, valid = _targets(record, self.targets)
-        window = CropWindow.from_box(record.hand.bbox)
-        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
-        if rng is not None:
-            shift = rng.uniform(-AUGMENT_SHIFT, AUGMENT_SHIFT, size=2) * window.side
-            window = CropWindow(
-                window.centre + shift, window.side * rng.uniform(1 - AUGMENT_SCALE, 1 + AUGMENT_SCALE)
-            )
-        pixels = read_image(self.path(index))
-        ok = pixels is not None
+        mirror = is_mirrored(self.mirror_left, record.side)
+        target, valid = _targets(record, self.targets, mirror)
+        crop = self._crops.get(index)
+        if crop is None:
+            crop = self._crop(index)
+            fits = crop is not None and (len(self._crops) + 1) * crop.size <= CROP_CACHE_BYTES
+            if fits and self.cache and not self.augment:
+                crop = self._crops.setdefault(index, np.round(crop).astype(np.uint8))
+        ok = crop is not None
         if ok:
-            crop = warp_crop(pixels, window, self.size)
-            if rng is not None:
-                crop = np.clip(crop * rng.uniform(1 - AUGMENT_BRIGHTNESS, 1 + AUGMENT_BRIGHTNESS), 0, 255)
-            image_tensor = torch.from_numpy(normalize_crop(crop))
+            if mirror:
+                crop = mirror_crop(crop)
+            image_tensor = torch.from_numpy(normalize_crop(crop.astype(np.float32)))
         else:
             image_tensor = torch.zeros(3, self.size, self.size)
         return {
@@ -132,6 +149,24 @@ class CropDataset(ImageDataset):
             "index": torch.tensor(index),
             "ok": torch.tensor(ok),
         }
+
+    def _crop(self, index: int) -> np.ndarray | None:
+        """The (size, size, 3) crop of a hand in [0, 255] (augmented when asked), or None when its image
+        cannot be read."""
+        window = CropWindow.from_box(self.records[index].hand.bbox)
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
+        if rng is not None:
+            shift = rng.uniform(-AUGMENT_SHIFT, AUGMENT_SHIFT, size=2) * window.side
+            window = CropWindow(
+                window.centre + shift, window.side * rng.uniform(1 - AUGMENT_SCALE, 1 + AUGMENT_SCALE)
+            )
+        pixels = read_image(self.path(index))
+        if pixels is None:
+            return None
+        crop = warp_crop(pixels, window, self.size)
+        if rng is not None:
+            crop = np.clip(crop * rng.uniform(1 - AUGMENT_BRIGHTNESS, 1 + AUGMENT_BRIGHTNESS), 0, 255)
+        return crop
 
 
 class KeypointDataset(Dataset):

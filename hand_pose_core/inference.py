@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from hand_pose_core.crop import is_mirrored, mirror_joints
 from hand_pose_core.data import (
     CropDataset,
     HandSelection,
@@ -49,7 +50,9 @@ def make_dataset(
     if loaded.name == "potter":
         if image_root is None:
             raise InputError("POTTER needs --image-dir (undistorted images)")
-        return CropDataset(selection.records, image_root, split, loaded.input_size, targets)
+        return CropDataset(
+            selection.records, image_root, split, loaded.input_size, targets, mirror_left=loaded.mirror_left
+        )
     return KeypointDataset(selection.records, loaded.inputs, targets)
 
 
@@ -89,6 +92,8 @@ def predict_hands(
                 label = hand_label(record.take_uid, record.frame_number, record.side)
                 result.skipped.append((label, f"image cannot be read: {path}"))
                 continue
+            if is_mirrored(card.mirror_left, record.side):
+                hand_joints = mirror_joints(hand_joints)
             frames = result.predictions.setdefault(record.take_uid, {})
             frames.setdefault(record.frame_number, {})[record.side] = hand_joints
     if with_loss:

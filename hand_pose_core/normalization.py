@@ -8,11 +8,12 @@ per axis.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from hand_pose_core.crop import is_mirrored, mirror_joints
 from hand_pose_core.egoexo import Annotations, HandAnnotation
 from hand_pose_core.errors import InputError
 from hand_pose_core.reference import official_joint_stats
@@ -50,9 +51,15 @@ class JointNormalizer:
         return cls(*official_joint_stats())
 
     @classmethod
-    def fit(cls, annotations: Annotations) -> JointNormalizer:
-        """Statistics of the valid wrist-relative joints of every 3D hand, left and right pooled."""
-        sums, squares, counts = wrist_relative_moments(record.hand for record in annotations.hands())
+    def fit(cls, annotations: Annotations, mirror_left: bool = False) -> JointNormalizer:
+        """Statistics of the valid wrist-relative joints of every 3D hand, left and right pooled (left
+        hands reflected first for a model trained with `mirror_left`)."""
+        sums, squares, counts = wrist_relative_moments(
+            replace(record.hand, joints_3d=mirror_joints(record.hand.joints_3d))
+            if is_mirrored(mirror_left, record.side) and record.hand.has_3d
+            else record.hand
+            for record in annotations.hands()
+        )
         if counts.min() == 0:
             raise InputError(f"{annotations.source}: some joint is never valid; cannot fit normalisation")
         mean = sums / counts[:, None]

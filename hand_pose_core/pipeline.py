@@ -17,7 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from hand_pose_core.camera import PinholeCamera
-from hand_pose_core.crop import CropWindow, box_is_usable, keypoint_box, normalize_crop, warp_crop
+from hand_pose_core.crop import (
+    CropWindow,
+    box_is_usable,
+    is_mirrored,
+    keypoint_box,
+    mirror_crop,
+    mirror_joints,
+    normalize_crop,
+    warp_crop,
+)
 from hand_pose_core.detection import decode_detections, frame_input
 from hand_pose_core.errors import InputError
 from hand_pose_core.placement import solve_translation
@@ -214,8 +223,13 @@ class HandPosePipeline:
         start = time.perf_counter()
         if card.name == "potter":
             size = card.input_size
-            crops = [normalize_crop(warp_crop(image, CropWindow.from_box(h.box), size)) for h in hands]
+            mirrored = [is_mirrored(card.mirror_left, h.side) for h in hands]
+            crops = [warp_crop(image, CropWindow.from_box(h.box), size) for h in hands]
+            crops = [normalize_crop(mirror_crop(c) if m else c) for c, m in zip(crops, mirrored, strict=True)]
             relative = self.pose.infer(np.stack(crops))
+            relative = np.stack(
+                [mirror_joints(j) if m else j for j, m in zip(relative, mirrored, strict=True)]
+            )
         else:
             keypoints = np.stack([h.keypoints for h in hands])
             valid = np.isfinite(keypoints).all(axis=2)

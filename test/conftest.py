@@ -157,13 +157,17 @@ def synth_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory):
-    """Seeded random weights: a tiny POTTER, a lifter and a detector."""
+    """Seeded random weights: a tiny POTTER (also as trained with mirrored left hands), a lifter and a
+    detector."""
     root = tmp_path_factory.mktemp("pipeline_models")
     torch.manual_seed(0)
     potter = build_model("potter", **asdict(PotterConfig.tiny()))
     lifter = build_model("lifter")
     return {
         "potter": save_checkpoint(potter, root / "potter.pt", targets=JointNormalizer.official()),
+        "potter_mirrored": save_checkpoint(
+            potter, root / "potter_mirrored.pt", targets=JointNormalizer.official(), mirror_left=True
+        ),
         "lifter": save_checkpoint(
             lifter,
             root / "lifter.pt",

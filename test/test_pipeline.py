@@ -4,10 +4,13 @@ including the frames a headset really sends (no hands, black, saturated, wrong s
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from hand_pose_core.camera import BENCHMARK_CAMERA
+from hand_pose_core.crop import CropWindow, normalize_crop, warp_crop
 from hand_pose_core.data import read_image, select_frames
 from hand_pose_core.detection import Detection, decode_detections, frame_input
 from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
@@ -18,8 +21,8 @@ from hand_pose_core.offline import annotated_frames, run_pipeline
 from hand_pose_core.pipeline import GivenHand, HandPosePipeline, PipelineConfig
 from hand_pose_core.placement import solve_translation
 from hand_pose_core.runtime import load_engine
-from hand_pose_core.runtime.engines import TorchEngine
-from hand_pose_core.runtime.export import CalibrationData, export_model
+from hand_pose_core.runtime.engines import OnnxRuntimeEngine, TorchEngine
+from hand_pose_core.runtime.export import CalibrationData, export_model, export_onnx
 from hand_pose_core.skeleton import NUM_JOINTS
 from hand_pose_core.tracking import HandTracker, OneEuroFilter, resolve_sides
 from hand_pose_core.training import TrainOptions, train
@@ -134,7 +137,7 @@ def test_tracker_runs_the_detector_every_n_frames_and_when_a_hand_is_lost():
     assert "left" not in tracker.tracks and tracker.needs_detection()
 
 
-@pytest.mark.parametrize("name", ["potter", "lifter"])
+@pytest.mark.parametrize("name", ["potter", "potter_mirrored", "lifter"])
 def test_benchmark_mode_reproduces_predict_hands(name, models, data):
     engine = TorchEngine(load_checkpoint(models[name]))
     split = "val"
@@ -148,6 +151,33 @@ def test_benchmark_mode_reproduces_predict_hands(name, models, data):
         for frame, hands in frames.items():
             for side, joints in hands.items():
                 assert np.abs(run.predictions[take][frame][side] - joints).max() < 1e-5
+
+
+def test_a_mirroring_model_sees_left_hands_as_right_hands(models, data, tmp_path):
+    plain = TorchEngine(load_checkpoint(models["potter"]))
+    mirroring = TorchEngine(load_checkpoint(models["potter_mirrored"]))  # the same weights
+    assert mirroring.card.mirror_left and not plain.card.mirror_left
+    assert OnnxRuntimeEngine(export_onnx(mirroring.loaded, tmp_path / "m.onnx")).card.mirror_left
+    annotations = load_annotations(annotation_path(data, "val"))
+    image_root = data.joinpath(*IMAGES)
+    ours = predict_hands(mirroring, annotations, image_root, "val", progress=False).predictions
+    theirs = predict_hands(plain, annotations, image_root, "val", progress=False).predictions
+    size, checked = plain.card.input_size, Counter()
+    for record in annotations.hands():
+        if record.take_uid not in ours or record.side not in ours[record.take_uid].get(
+            record.frame_number, {}
+        ):
+            continue
+        got = ours[record.take_uid][record.frame_number][record.side]
+        if record.side == "right":
+            expected = theirs[record.take_uid][record.frame_number]["right"]
+        else:  # the crop flipped top to bottom, the answer reflected back (y -> -y)
+            image = read_image(image_path(image_root, "val", record.take_name, record.frame_number))
+            flipped = warp_crop(image, CropWindow.from_box(record.hand.bbox), size)[::-1]
+            expected = plain.infer(normalize_crop(flipped)[None])[0] * [1.0, -1.0, 1.0]
+        assert np.abs(got - expected).max() < 1e-6
+        checked[record.side] += 1
+    assert checked["left"] > 5 and checked["right"] > 5
 
 
 def test_bad_frames_give_empty_or_partial_results_never_an_exception(models, data):

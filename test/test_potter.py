@@ -197,7 +197,7 @@ def test_pooling_attention_equals_adaptive_pooling(channels, size):
 
 def test_tiny_config_forward_and_gradients():
     config = PotterConfig.tiny()
-    assert config.image_size == 128 and config.depth_bins == 32
+    assert config.image_size == 64 and config.depth_bins == 16
     torch.manual_seed(1)
     model = PotterHand(config).train()
     images = torch.randn(2, 3, config.image_size, config.image_size)
@@ -215,10 +215,11 @@ def test_tiny_config_forward_and_gradients():
 def test_folded_head_equals_the_literal_head():
     torch.manual_seed(2)
     model = PotterHand(PotterConfig.tiny()).eval()
+    side = model.config.feature_size
     with torch.no_grad():
         for parameter in model.parameters():  # move away from the default init (zero biases, unit scales)
             parameter.add_(0.1 * torch.randn_like(parameter))
-        feature = torch.randn(3, 32, 32, 32)
+        feature = torch.randn(3, 32, side, side)
         expected = literal_head(model, feature).numpy()
         np.testing.assert_allclose(model.forward_head(feature).numpy(), expected, rtol=1e-4, atol=1e-5)
 

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 import torch
 from conftest import SHARED_DIR
 
+from hand_pose_core.data import CropDataset, select_hands
 from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
 from hand_pose_core.errors import InputError
 from hand_pose_core.metrics import evaluate
 from hand_pose_core.models import load_checkpoint
 from hand_pose_core.models.potter import PotterConfig, PotterHand
+from hand_pose_core.normalization import JointNormalizer
 from hand_pose_core.synth import SynthConfig, generate
-from hand_pose_core.training import TrainOptions, train
+from hand_pose_core.training import TrainOptions, learning_rate_schedule, train
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +28,14 @@ def learning_data(tmp_path_factory):
     """Many short takes: varied subjects and poses (about 1,250 training hands)."""
     root = tmp_path_factory.mktemp("learning")
     generate(root, SynthConfig(takes=60, frames=15, seed=2), progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def diverse_data(tmp_path_factory):
+    """Many takes of two frames (about 1,700 training hands): variety matters more than length here."""
+    root = tmp_path_factory.mktemp("diverse")
+    generate(root, SynthConfig(takes=600, frames=2, seed=5), progress=False)
     return root
 
 
@@ -52,6 +62,107 @@ def test_lifter_beats_the_mean_pose_by_half(learning_data, tmp_path):
     )
     mpjpe, reference = report_learning("lifter", train(options), "60 epochs")
     assert mpjpe <= 0.5 * reference
+
+
+def test_small_potter_beats_the_mean_pose(diverse_data, tmp_path):
+    """The small POTTER with mirrored left hands and a cosine schedule, a bounded CPU budget (12 epochs,
+    about 2 minutes on 2 cores). Measured: 35.04 mm against the mean pose's 44.78 (22 % below); the
+    issue's aim of 30 % below is not reached (see the README's learning results)."""
+    options = TrainOptions(
+        "potter",
+        diverse_data,
+        tmp_path,
+        image_dir=diverse_data / "image" / "undistorted",
+        epochs=12,
+        lr=2e-3,
+        batch_size=32,
+        schedule="cosine",
+        mirror_left=True,
+        model_options=asdict(PotterConfig.tiny()),
+        progress=False,
+    )
+    result = train(options)
+    mpjpe, reference = report_learning("small POTTER", result, "12 epochs")
+    assert mpjpe <= 0.85 * reference
+    assert load_checkpoint(result.best).mirror_left
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    rates = {}
+    for name in ("constant", "cosine"):
+        optimizer = torch.optim.Adam([parameter], lr=1.0)
+        scheduler = learning_rate_schedule(optimizer, name, total_steps=1000)
+        rates[name] = []
+        for _ in range(1000):
+            rates[name].append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+    assert rates["constant"] == [1.0] * 1000
+    cosine = np.array(rates["cosine"])
+    decay = 0.5 * (1 + np.cos(np.pi * np.arange(1000) / 1000))
+    np.testing.assert_allclose(cosine, np.minimum(1.0, np.arange(1, 1001) / 100) * decay, rtol=1e-6)
+    assert np.all(np.diff(cosine[:100]) > 0) and np.all(np.diff(cosine[100:]) < 0)
+    assert cosine[500] == pytest.approx(0.5) and cosine[-1] < 1e-4
+    with pytest.raises(InputError, match="schedule 'step'"):
+        learning_rate_schedule(torch.optim.Adam([parameter]), "step", 10)
+
+
+def test_mirrored_left_hands_in_targets_normalisation_and_crops(small_data, tmp_path):
+    train_set = load_annotations(annotation_path(small_data, "train"))
+    plain, mirrored = JointNormalizer.fit(train_set), JointNormalizer.fit(train_set, mirror_left=True)
+    relative = [
+        (r.hand.joints_3d - r.hand.joints_3d[0]) * (-1.0 if r.side == "left" else 1.0)
+        for r in train_set.hands()
+        if r.hand.has_3d
+    ]
+    y = np.array([np.where(np.isfinite(j[:, 1]), j[:, 1], np.nan) for j in relative]) * 1000.0
+    np.testing.assert_allclose(mirrored.mean[1:, 1], np.nanmean(y, axis=0)[1:], atol=1e-6)
+    np.testing.assert_allclose(mirrored.mean[:, [0, 2]], plain.mean[:, [0, 2]])
+
+    records = select_hands(train_set, "potter", with_targets=True).records
+    root = small_data / "image" / "undistorted"
+    ours = CropDataset(records, root, "train", 64, mirrored, mirror_left=True, cache=True)
+    theirs = CropDataset(records, root, "train", 64, mirrored)
+    sides = set()
+    for index, record in enumerate(records):
+        sample, reference = ours[index], theirs[index]
+        flip = record.side == "left"
+        expected = reference["image"].flip(1) if flip else reference["image"]
+        assert (sample["image"] - expected).abs().max() < 0.6 / 255 / 0.224  # uint8 rounding of the cache
+        joints = mirrored.denormalize(sample["target"].numpy().astype(np.float64))
+        truth = record.hand.joints_3d - record.hand.joints_3d[0]
+        valid = sample["valid"].numpy() > 0
+        np.testing.assert_allclose(joints[valid] * ([1, -1, 1] if flip else 1), truth[valid], atol=1e-6)
+        sides.add(record.side)
+    assert sides == {"left", "right"}
+    moved = tmp_path / "moved"
+    root.rename(moved)  # the cached crops no longer need their images
+    try:
+        assert all(ours[i]["ok"] for i in range(len(records)))
+        assert not theirs[0]["ok"]
+    finally:
+        moved.rename(root)
+
+
+def test_mirror_left_is_for_potter_and_sticks_to_its_checkpoint(small_data, tmp_path, run_cli):
+    code, _, stderr = run_cli("train", "--model", "lifter", "--mirror-left", "--gt-dir", small_data)
+    assert code == 2 and "--mirror-left is a POTTER option" in stderr
+    lifter = TrainOptions("lifter", small_data, tmp_path / "l", epochs=1, batch_size=8, progress=False)
+    plain = TrainOptions(
+        "potter",
+        small_data,
+        tmp_path / "p",
+        image_dir=small_data / "image" / "undistorted",
+        epochs=1,
+        batch_size=8,
+        model_options=asdict(PotterConfig.tiny()),
+        progress=False,
+    )
+    assert not load_checkpoint(train(lifter).best).mirror_left
+    first = train(plain)
+    with pytest.raises(InputError, match="trained without --mirror-left"):
+        train(replace(plain, out=tmp_path / "q", pretrained=first.best, mirror_left=True))
 
 
 def test_small_potter_fits_its_training_hands(small_data, tmp_path):

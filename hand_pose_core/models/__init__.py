@@ -75,6 +75,7 @@ class LoadedModel:
     inputs: KeypointNormalizer | None = None
     official: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    mirror_left: bool = False  # trained with left hands mirrored (see hand_pose_core.crop)
 
     @property
     def device(self) -> torch.device:
@@ -137,10 +138,12 @@ def save_checkpoint(
     *,
     targets: JointNormalizer | None,
     inputs: KeypointNormalizer | None = None,
+    mirror_left: bool = False,
     **meta: Any,
 ) -> Path:
-    """Write weights, configuration and normalisation atomically (`epoch`, `val_loss`,
-    `optimizer_state_dict` and other metadata go in `meta`, as the official checkpoints have them)."""
+    """Write weights, configuration, normalisation and the mirroring convention atomically (`epoch`,
+    `val_loss`, `optimizer_state_dict` and other metadata go in `meta`, as the official checkpoints have
+    them)."""
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model": model_name(model),
@@ -148,6 +151,7 @@ def save_checkpoint(
         "state_dict": model.state_dict(),
         "targets": targets.to_dict() if targets is not None else None,
         "inputs": inputs.to_dict() if inputs is not None else None,
+        "mirror_left": mirror_left,
         **meta,
     }
     return write_atomic(Path(path), lambda tmp: torch.save(payload, tmp))
@@ -167,7 +171,8 @@ def model_from_checkpoint(data: Mapping[str, Any], source: str) -> LoadedModel:
         inputs = KeypointNormalizer.from_dict(data["inputs"]) if data.get("inputs") else None
         targets = JointNormalizer.from_dict(data["targets"]) if data.get("targets") else None
         meta = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer_state_dict")}
-        return LoadedModel(data["model"], model.eval(), targets, inputs, False, meta)
+        mirror_left = bool(data.get("mirror_left", False))
+        return LoadedModel(data["model"], model.eval(), targets, inputs, False, meta, mirror_left)
     model = PotterHand(PotterConfig())
     try:
         state = unwrap_state_dict(data)

@@ -1,5 +1,6 @@
 """The model card an exported model carries, so that an ONNX file or a TensorRT engine is usable alone:
-the model kind, its configuration, the normalisation it was trained with and its precision."""
+the model kind, its configuration, the normalisation and hand mirroring it was trained with, and its
+precision."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class ModelCard:
     inputs: KeypointNormalizer | None = None
     official: bool = False
     precision: str = "fp32"
+    mirror_left: bool = False
 
     @classmethod
     def of(cls, loaded: LoadedModel, precision: str = "fp32") -> ModelCard:
@@ -37,6 +39,7 @@ class ModelCard:
             loaded.inputs,
             loaded.official,
             precision,
+            loaded.mirror_left,
         )
 
     @property
@@ -66,6 +69,7 @@ class ModelCard:
                 "inputs": self.inputs.to_dict() if self.inputs is not None else None,
                 "official": self.official,
                 "precision": self.precision,
+                "mirror_left": self.mirror_left,
             }
         )
 
@@ -80,6 +84,7 @@ class ModelCard:
             inputs,
             bool(data.get("official", False)),
             data.get("precision", "fp32"),
+            bool(data.get("mirror_left", False)),
         )
 
 

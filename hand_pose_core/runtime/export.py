@@ -9,7 +9,7 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +162,7 @@ def quantize_int8(fp32_onnx: Path, out: Path, calibration: Iterator[tuple[np.nda
             nodes_to_exclude=depthwise,
         )
         result = onnx.load(quantized)
-    int8_card = ModelCard(card.name, card.config, card.targets, card.inputs, card.official, "int8")
+    int8_card = replace(card, precision="int8")
     onnx.helper.set_model_props(result, {**metadata, MODEL_METADATA_KEY: int8_card.to_json()})
     return write_atomic(out, lambda tmp: onnx.save(result, tmp))
 
