@@ -218,10 +218,10 @@ def _data(
 
 
 def learning_rate_schedule(
-    optimizer: torch.optim.Optimizer, schedule: str, total_steps: int
+    optimizer: torch.optim.Optimizer, schedule: str, total_steps: int, first_step: int = 0
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-step factors of the learning rate: 1 (constant), or a linear warm-up then cosine decay to 0
-    over `total_steps` (cosine)."""
+    over `total_steps` (cosine); a resumed run starts at `first_step`."""
     if schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     if schedule != "cosine":
@@ -229,6 +229,7 @@ def learning_rate_schedule(
     warmup = max(1, min(WARMUP_STEPS, total_steps // 10))
 
     def factor(step: int) -> float:
+        step += first_step
         return (
             min(1.0, (step + 1) / warmup)
             * 0.5
@@ -290,9 +291,9 @@ def train(options: TrainOptions) -> TrainResult:
         generator=generator,
         drop_last=len(train_data) > options.batch_size,
     )
-    scheduler = learning_rate_schedule(optimizer, options.schedule, epochs * len(train_loader))
-    for _ in range(start_epoch * len(train_loader)):
-        scheduler.step()
+    scheduler = learning_rate_schedule(
+        optimizer, options.schedule, epochs * len(train_loader), start_epoch * len(train_loader)
+    )
     mean_pose_scores = {}
     if options.model != "detector":
         reference = evaluate(predict_mean_pose(mean_pose(train_set), val_set), val_set, offset=True)
