@@ -132,9 +132,9 @@ class CropDataset(ImageDataset):
         crop = self._crops.get(index)
         if crop is None:
             crop = self._crop(index)
-            fits = crop is not None and (len(self._crops) + 1) * crop.size <= CROP_CACHE_BYTES
-            if fits and self.cache and not self.augment:
-                crop = self._crops.setdefault(index, np.round(crop).astype(np.uint8))
+            keep = self.cache and not self.augment and crop is not None
+            if keep and (len(self._crops) + 1) * crop.size <= CROP_CACHE_BYTES:
+                self._crops[index] = crop = np.round(crop).astype(np.uint8)
         ok = crop is not None
         if ok:
             if mirror:

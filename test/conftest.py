@@ -145,14 +145,19 @@ def run_cli(capsys):
     return run
 
 
+def synthetic_data(tmp_path_factory, name: str, takes: int, frames: int, seed: int) -> Path:
+    """A synthetic data set in the release's layout, in a fresh temporary folder."""
+    from hand_pose_core.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp(name)
+    generate(root, SynthConfig(takes=takes, frames=frames, seed=seed), progress=False)
+    return root
+
+
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory) -> Path:
     """A small synthetic dataset (6 takes of 8 frames) shared by the runtime and pipeline tests."""
-    from hand_pose_core.synth import SynthConfig, generate
-
-    root = tmp_path_factory.mktemp("synth_data")
-    generate(root, SynthConfig(takes=6, frames=8, seed=4), progress=False)
-    return root
+    return synthetic_data(tmp_path_factory, "synth_data", takes=6, frames=8, seed=4)
 
 
 @pytest.fixture(scope="session")
@@ -181,11 +186,7 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="session")
 def varied_data(tmp_path_factory) -> Path:
     """Many takes of few frames: hands of many subjects, places and poses (about 560 training frames)."""
-    from hand_pose_core.synth import SynthConfig, generate
-
-    root = tmp_path_factory.mktemp("varied")
-    generate(root, SynthConfig(takes=200, frames=4, seed=5), progress=False)
-    return root
+    return synthetic_data(tmp_path_factory, "varied", takes=200, frames=4, seed=5)
 
 
 @pytest.fixture(scope="session")

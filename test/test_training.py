@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DIR
+from conftest import SHARED_DIR, synthetic_data
 
 from hand_pose_core.data import CropDataset, select_hands
 from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
@@ -19,31 +19,24 @@ from hand_pose_core.metrics import evaluate
 from hand_pose_core.models import load_checkpoint
 from hand_pose_core.models.potter import PotterConfig, PotterHand
 from hand_pose_core.normalization import JointNormalizer
-from hand_pose_core.synth import SynthConfig, generate
 from hand_pose_core.training import TrainOptions, learning_rate_schedule, train
 
 
 @pytest.fixture(scope="module")
 def learning_data(tmp_path_factory):
     """Many short takes: varied subjects and poses (about 1,250 training hands)."""
-    root = tmp_path_factory.mktemp("learning")
-    generate(root, SynthConfig(takes=60, frames=15, seed=2), progress=False)
-    return root
+    return synthetic_data(tmp_path_factory, "learning", takes=60, frames=15, seed=2)
 
 
 @pytest.fixture(scope="module")
 def diverse_data(tmp_path_factory):
     """Many takes of two frames (about 1,700 training hands): variety matters more than length here."""
-    root = tmp_path_factory.mktemp("diverse")
-    generate(root, SynthConfig(takes=600, frames=2, seed=5), progress=False)
-    return root
+    return synthetic_data(tmp_path_factory, "diverse", takes=600, frames=2, seed=5)
 
 
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("small")
-    generate(root, SynthConfig(takes=3, frames=4, seed=3), progress=False)
-    return root
+    return synthetic_data(tmp_path_factory, "small", takes=3, frames=4, seed=3)
 
 
 def tiny_potter(data, out, **options):
