@@ -11,7 +11,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hand_pose_core.models.potter import PoolingAttention, PotterConfig, PotterHand, load_cls_weights
+from hand_pose_core.models.potter import (
+    PatchSplit,
+    PoolAttnBlock,
+    PoolingAttention,
+    PotterConfig,
+    PotterHand,
+    SubPixelSplit,
+    fuse_for_inference,
+    load_cls_weights,
+)
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 BASIC = "poolattnformer_pose.poolattn_cls."
@@ -222,6 +231,34 @@ def test_folded_head_equals_the_literal_head():
         feature = torch.randn(3, 32, side, side)
         expected = literal_head(model, feature).numpy()
         np.testing.assert_allclose(model.forward_head(feature).numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", [True, False])
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (5, 7), (4, 4)])
+def test_sub_pixel_split_equals_upsampling_then_convolving(norm, height, width):
+    torch.manual_seed(height * width)
+    split = PatchSplit(24, 16, norm=norm).eval()
+    x = torch.randn(2, 24, height, width)
+    with torch.no_grad():
+        expected = split(x).numpy()
+        np.testing.assert_allclose(SubPixelSplit(split)(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("config", [PotterConfig.tiny(), PotterConfig()], ids=["tiny", "official"])
+def test_inference_form_equals_the_model(config):
+    torch.manual_seed(3)
+    model = PotterHand(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # layer scales and norm affines far from 1e-5, 1 and 0
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    images = torch.randn(2, 3, config.image_size, config.image_size)
+    fused = fuse_for_inference(model)
+    assert not any(isinstance(m, (PoolAttnBlock, PatchSplit)) for m in fused.modules())
+    assert not any("layer_scale" in name for name, _ in fused.named_parameters())
+    with torch.no_grad():
+        expected = model(images).numpy()
+        np.testing.assert_allclose(fused(images).numpy(), expected, rtol=1e-5, atol=2e-5)
+    assert any(isinstance(m, PoolAttnBlock) for m in model.modules())  # the model itself is unchanged
 
 
 def test_small_custom_config():

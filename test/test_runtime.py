@@ -60,6 +60,10 @@ def test_onnx_export_matches_pytorch_within_a_hundredth_of_a_millimetre(name, mo
         assert np.abs(joints - reference.infer(inputs)).max() * 1000 <= 0.01
 
 
+def gelu_form(node: onnx.NodeProto) -> str:
+    return next((a.s.decode() for a in node.attribute if a.name == "approximate"), "none")
+
+
 def test_official_size_potter_exports_within_a_hundredth_of_a_millimetre(tmp_path):
     import torch
 
@@ -70,6 +74,10 @@ def test_official_size_potter_exports_within_a_hundredth_of_a_millimetre(tmp_pat
     engine = OnnxRuntimeEngine(export_onnx(loaded, tmp_path / "official.onnx"))
     assert engine.card.config == load_checkpoint(path).meta["config"]
     assert parity_error(engine, TorchEngine(loaded), batch=2) <= 0.01
+    graph = onnx.load(tmp_path / "official.onnx").graph
+    operators = {node.op_type for node in graph.node}
+    assert "DepthToSpace" in operators and "Resize" not in operators  # the inference form's splits
+    assert {gelu_form(node) for node in graph.node if node.op_type == "Gelu"} == {"none"}
 
 
 def test_fp16_export_stays_within_a_millimetre(models, tmp_path, run_cli):
@@ -109,8 +117,9 @@ def test_int8_is_calibrated_and_its_accuracy_cost_printed(models, data, tmp_path
     assert abs(change) <= 0.5
     engine = OnnxRuntimeEngine(out)
     assert engine.card.precision == "int8"
-    operators = {node.op_type for node in onnx.load(out).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= operators
+    graph = onnx.load(out).graph
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in graph.node}
+    assert {gelu_form(node) for node in graph.node if node.op_type == "Gelu"} == {"tanh"}
 
 
 def test_int8_needs_calibration_data(models, tmp_path, run_cli):

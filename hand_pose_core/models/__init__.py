@@ -24,7 +24,7 @@ from hand_pose_core.atomic import write_atomic
 from hand_pose_core.errors import InputError
 from hand_pose_core.models.detector import DetectorConfig, HandKeypointDetector
 from hand_pose_core.models.lifter import LifterConfig, PoseLifter
-from hand_pose_core.models.potter import PotterConfig, PotterHand
+from hand_pose_core.models.potter import PotterConfig, PotterHand, fuse_for_inference
 from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 
 CHECKPOINT_FORMAT = "hand_pose_ros/checkpoint-1"
@@ -56,6 +56,12 @@ def build_model(name: str, **overrides: Any) -> nn.Module:
         raise InputError(f"model {name!r}: expected one of {', '.join(MODELS)}")
     config_class, model_class = MODELS[name]
     return model_class(_config_from_dict(config_class, overrides))
+
+
+def inference_form(model: nn.Module) -> nn.Module:
+    """The model as the engines run it: POTTER re-parameterised for speed (the same function), the
+    others as they are."""
+    return fuse_for_inference(model) if isinstance(model, PotterHand) else model
 
 
 def model_name(model: nn.Module) -> str:

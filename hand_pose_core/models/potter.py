@@ -8,6 +8,7 @@ normalised wrist-relative 3D joints with a small MLP.
 
 Module and parameter names follow the public reference so that an official checkpoint loads with
 `strict=True` (416 tensors, 14,572,363 parameters, no buffers, at the default configuration).
+`fuse_for_inference` gives the same function with fewer passes over the feature maps, for export.
 
 Input: (N, 3, S, S) ImageNet-normalised RGB crops, S = `config.image_size`.
 Output: (N, num_joints, 3), the raw normalised joints (no softmax, no soft-argmax): de-normalise with
@@ -16,6 +17,7 @@ the per-joint training statistics to get millimetres.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["PotterConfig", "PotterHand", "load_cls_weights"]
+__all__ = ["PotterConfig", "PotterHand", "fuse_for_inference", "load_cls_weights"]
 
 # The embed-wise half of the pooling attention views every token's C channels as a (32, C/32) grid.
 EMBED_GROUPS = 32
@@ -176,31 +178,58 @@ class PatchSplit(nn.Module):
         return self.norm(self.proj(x))
 
 
-def _avg_pool_matrix(size: int, bins: int) -> Tensor:
-    """(size, bins) matrix whose columns are the bins of `adaptive_avg_pool` over one axis.
+def _pool_bins(size: int, bins: int) -> list[tuple[int, int]]:
+    """[start, end) of each bin of `adaptive_avg_pool` over an axis: [floor(k*size/bins),
+    ceil((k+1)*size/bins)), as PyTorch computes them (bins overlap, or repeat when size < bins)."""
+    return [((k * size) // bins, -(-((k + 1) * size) // bins)) for k in range(bins)]
 
-    Bin k averages [floor(k*size/bins), ceil((k+1)*size/bins)), as PyTorch does (bins overlap, or
-    repeat entries when size < bins). As a matmul the pooling needs no transposed copies and has a
-    cheap backward. Cached in eager mode; built afresh while exporting or compiling, whose fake
-    tensors must not outlive the trace.
+
+def _averaging_matrix(size: int, columns: tuple[tuple[tuple[int, int], ...], ...]) -> Tensor:
+    """(size, len(columns)) matrix whose column j adds up the averages over the bins in columns[j].
+
+    As a matmul the pooling needs no transposed copies and has a cheap backward. Cached in eager
+    mode; built afresh while exporting or compiling, whose fake tensors must not outlive the trace.
     """
     if torch.compiler.is_compiling():
-        return _pool_matrix(size, bins)
-    return _cached_pool_matrix(size, bins)
+        return _build_averaging_matrix(size, columns)
+    return _cached_averaging_matrix(size, columns)
 
 
-def _pool_matrix(size: int, bins: int) -> Tensor:
-    """`_avg_pool_matrix`, uncached. Always a normal tensor: one made under `torch.inference_mode` and
-    cached would break any later forward that autograd records."""
+def _build_averaging_matrix(size: int, columns: tuple[tuple[tuple[int, int], ...], ...]) -> Tensor:
+    """`_averaging_matrix`, uncached. Always a normal tensor: one made under `torch.inference_mode`
+    and cached would break any later forward that autograd records."""
     with torch.inference_mode(False):
-        matrix = torch.zeros(size, bins)
-        for k in range(bins):
-            start, end = (k * size) // bins, -(-((k + 1) * size) // bins)
-            matrix[start:end, k] = 1.0 / (end - start)
+        matrix = torch.zeros(size, len(columns))
+        for j, bins in enumerate(columns):
+            for start, end in bins:
+                matrix[start:end, j] += 1.0 / (end - start)
     return matrix
 
 
-_cached_pool_matrix = functools.lru_cache(maxsize=64)(_pool_matrix)
+_cached_averaging_matrix = functools.lru_cache(maxsize=64)(_build_averaging_matrix)
+
+
+def _avg_pool_matrix(size: int) -> Tensor:
+    """(size, 4): adaptive average pooling of one axis to 4 bins, one bin per column."""
+    return _averaging_matrix(size, tuple((b,) for b in _pool_bins(size, POOL_BINS)))
+
+
+def _embed_pool_matrices(s: int) -> tuple[Tensor, Tensor]:
+    """The embed-wise poolings of a token's (32, s) channel grid: over s, (s, U), and over the 32
+    rows, (U, 32), for a sum of U outer products.
+
+    Pooling s < 4 columns into 4 bins repeats bins. The outer products of a repeated bin are merged
+    into one by adding up their row poolings, so U is the number of distinct bins (2 for the 64
+    channels of the high-resolution stream, where the feature maps are largest).
+    """
+    column_bins = _pool_bins(s, POOL_BINS)
+    row_bins = _pool_bins(EMBED_GROUPS, POOL_BINS)
+    distinct = list(dict.fromkeys(column_bins))
+    pool_s = _averaging_matrix(s, tuple((b,) for b in distinct))
+    merged_rows = tuple(
+        tuple(row for row, column in zip(row_bins, column_bins, strict=True) if column == b) for b in distinct
+    )
+    return pool_s, _averaging_matrix(EMBED_GROUPS, merged_rows).t()
 
 
 class PoolingAttention(nn.Module):
@@ -222,22 +251,23 @@ class PoolingAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        pool_w = _avg_pool_matrix(w, POOL_BINS).to(x)  # (W, 4)
-        pool_h = _avg_pool_matrix(h, POOL_BINS).to(x)  # (H, 4)
+        pool_w = _avg_pool_matrix(w).to(x)  # (W, 4)
+        pool_h = _avg_pool_matrix(h).to(x)  # (H, 4)
         # Patch-wise: pool W -> (B, C, H, 4), pool H -> (B, C, 4, W); product (B, C, H, W).
         rows = x @ pool_w
-        cols = (x.transpose(2, 3) @ pool_h).transpose(2, 3)
+        cols = pool_h.t() @ x
         patch = self.proj0(rows @ cols)
 
         # Embed-wise, for every token t: its channels as a (32, s) grid G_t, s = C/32; pool s -> 4 gives
         # (32, 4), pool 32 -> 4 gives (4, s), product (32, s). Kept channels-first: (B, 32, s, HW).
         s = c // EMBED_GROUPS
         grid = x.reshape(b, EMBED_GROUPS, s, h * w)
-        pooled_s = _avg_pool_matrix(s, POOL_BINS).to(x).t() @ grid  # (B, 32, 4, HW)
-        pool_g = _avg_pool_matrix(EMBED_GROUPS, POOL_BINS).to(x).t()  # (4, 32)
-        pooled_g = (pool_g @ grid.reshape(b, EMBED_GROUPS, s * h * w)).reshape(b, POOL_BINS, s, h * w)
-        # (32, 4) @ (4, s) per token, as a sum of 4 broadcast outer products -> (B, 32, s, HW).
-        embed = sum(pooled_s[:, :, k, None] * pooled_g[:, None, k] for k in range(POOL_BINS))
+        pool_s, pool_g = (m.to(x) for m in _embed_pool_matrices(s))  # (s, U), (U, 32); U <= 4
+        terms = pool_s.shape[1]
+        pooled_s = pool_s.t() @ grid  # (B, 32, U, HW)
+        pooled_g = (pool_g @ grid.reshape(b, EMBED_GROUPS, s * h * w)).reshape(b, terms, s, h * w)
+        # (32, U) @ (U, s) per token, as a sum of U broadcast outer products -> (B, 32, s, HW).
+        embed = sum(pooled_s[:, :, k : k + 1] * pooled_g[:, k : k + 1] for k in range(terms))
         embed = self.proj1(embed.reshape(b, c, h, w))
         return self.proj2(self.norm(patch + embed))
 
@@ -451,24 +481,29 @@ class PotterHand(nn.Module):
         """(N, dims[0], S/4, S/4) -> (N, J, 3).
 
         Computes exactly final_layer -> reshape (N, J, D, H, W) -> pose_layer -> marginal sums ->
-        pose_3d_head, but cheaper: the joint volume is the bulk of the model's memory traffic, so the
-        linear maps on either side of it are moved off it. final_layer and pose_layer[0] (both linear
-        over channels) are folded into one 1x1 conv, and pose_layer[3] (linear over joints) is applied
-        after the sums, which it commutes with.
+        pose_3d_head, but cheaper: the joint volume is the bulk of the model's memory traffic, so
+        everything that can leave it does. final_layer and pose_layer[0] (both linear over channels) are
+        folded into one 1x1 conv; the per-joint GroupNorm, an affine map per joint once its statistics
+        are known, and pose_layer[3] (linear over joints) are applied after the sums, which they commute
+        with. What stays on the volume: the conv, the GELU, the sums and the sum of squares.
         """
         n, _, h, w = feature.shape
         j, d = self.config.num_joints, self.config.depth_bins
         conv_in, act, norm, conv_out = self.pose_layer
         x = self.norm1(self.up_sample(feature))  # (N, C, H, W)
         weight, bias = self._folded_volume_conv(conv_in)
-        volume = F.conv2d(x, weight, bias).reshape(n, j, d, h, w)  # = conv_in(final_layer(x) as a volume)
-        volume = norm(act(volume))  # (N, J, D, H, W)
+        volume = act(F.conv2d(x, weight, bias).reshape(n, j, d, h, w))  # = act(conv_in(final_layer(x)))
         # Marginals: x from the W axis, y from the H axis, z from the depth axis.
         plane = volume.sum(dim=2)  # (N, J, H, W)
         # (N, J, W) ++ (N, J, H) ++ (N, J, D) -> (N, J, W+H+D)
-        marginals = torch.cat((plane.sum(dim=2), plane.sum(dim=3), volume.sum(dim=(3, 4))), dim=2)
-        # conv_out on every voxel, then summed: its bias counts once per summed voxel.
+        sums = torch.cat((plane.sum(dim=2), plane.sum(dim=3), volume.sum(dim=(3, 4))), dim=2)
+        # Voxels behind each sum: an affine term (a bias, a mean) counts once per voxel.
         counts = torch.tensor([d * h] * w + [d * w] * h + [h * w] * d, dtype=x.dtype, device=x.device)
+        voxels = d * h * w
+        mean = plane.sum(dim=(2, 3)) / voxels  # (N, J)
+        variance = (volume * volume).sum(dim=(2, 3, 4)) / voxels - mean * mean
+        scale = norm.weight * torch.rsqrt(variance + norm.eps)  # (N, J)
+        marginals = scale[..., None] * (sums - mean[..., None] * counts) + norm.bias[:, None] * counts
         marginals = torch.einsum("kj,njm->nkm", conv_out.weight.reshape(j, j), marginals)
         marginals = marginals + conv_out.bias[:, None] * counts
         return self.pose_3d_head(marginals)  # (N, J, 3D) -> (N, J, 3)
@@ -490,6 +525,98 @@ class PotterHand(nn.Module):
                 f"PotterHand expects images (N, {channels}, {size}, {size}), got {tuple(images.shape)}"
             )
         return self.forward_head(self.forward_features(images))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inference form: the same function with fewer passes over the feature maps (for export)
+
+
+class Standardize(nn.Module):
+    """GroupNorm with one group and no affine, written so that ONNX gets one InstanceNormalization
+    rather than one followed by a multiply and an add."""
+
+    def __init__(self, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.instance_norm(x.reshape(x.shape[0], 1, -1), eps=self.eps).reshape(x.shape)
+
+
+def _scale_output_channels(conv: nn.Conv2d, scale: Tensor) -> None:
+    conv.weight.mul_(scale[:, None, None, None])
+    conv.bias.mul_(scale)
+
+
+class FusedPoolAttnBlock(nn.Module):
+    """A PoolAttnBlock for inference: each layer scale folded into the last conv of its branch, and
+    norm2's affine into fc1 (a 1x1 conv), so neither costs a pass over the feature map."""
+
+    def __init__(self, block: PoolAttnBlock) -> None:
+        super().__init__()
+        self.norm1, self.token_mixer, self.mlp = block.norm1, block.token_mixer, block.mlp
+        self.norm2 = Standardize(block.norm2.eps)
+        with torch.no_grad():
+            _scale_output_channels(self.token_mixer.proj2, block.layer_scale_1)
+            _scale_output_channels(self.mlp.fc2, block.layer_scale_2)
+            fc1 = self.mlp.fc1
+            fc1.bias.add_(fc1.weight.flatten(1) @ block.norm2.bias)
+            fc1.weight.mul_(block.norm2.weight[None, :, None, None])
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.token_mixer(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+def _collapse_taps(kernel: Tensor, dim: int, phase: int) -> Tensor:
+    """3 taps along `dim` -> the 2 that a nearest-upsampled row of this phase sees on the coarse map."""
+    first, middle, last = kernel.split(1, dim)
+    pair = (first, middle + last) if phase == 0 else (first + middle, last)
+    return torch.cat(pair, dim)
+
+
+class SubPixelSplit(nn.Module):
+    """A PatchSplit for inference: a 2x2 conv on the coarse map and a pixel shuffle, 4 taps per output
+    pixel instead of 9.
+
+    Fine row 2i+a of the upsampled map sees coarse rows (i-1, i, i) when a = 0 and (i, i, i+1) when
+    a = 1, so the 3x3 kernel collapses to 2 taps per axis and phase. A 2x2 conv with padding 1 sees
+    coarse rows (o-1, o) at output o: phase 0 at o = i, phase 1 at o = i+1. The pixel shuffle puts
+    slot s of o at 2o+s; with phase 1-s in slot s, both phases land one row (and column) past their
+    place, so one crop aligns them all.
+    """
+
+    def __init__(self, split: PatchSplit) -> None:
+        super().__init__()
+        weight = split.proj.weight.detach()  # (Cout, Cin, 3, 3)
+        out_chans, in_chans = weight.shape[:2]
+        slots = [
+            _collapse_taps(_collapse_taps(weight, 2, 1 - row), 3, 1 - col) for row in (0, 1) for col in (0, 1)
+        ]
+        self.proj = nn.Conv2d(in_chans, 4 * out_chans, kernel_size=2, padding=1)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.stack(slots, 1).reshape(4 * out_chans, in_chans, 2, 2))
+            self.proj.bias.copy_(split.proj.bias.repeat_interleave(4))
+        self.norm = split.norm
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[2:]
+        x = F.pixel_shuffle(self.proj(x), 2)  # (B, Cout, 2H+2, 2W+2)
+        return self.norm(x[:, :, 1 : 2 * h + 1, 1 : 2 * w + 1])
+
+
+def fuse_for_inference(model: PotterHand) -> PotterHand:
+    """An equal copy of `model` (up to rounding) that runs faster, for export to the engines: layer
+    scales and the MLPs' norm affines folded into convs, the splits as sub-pixel convs. Inference
+    only: it has no drop path, and its state dict is not a POTTER checkpoint's."""
+    fused = copy.deepcopy(model).eval()
+    for parent in list(fused.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, PoolAttnBlock):
+                setattr(parent, name, FusedPoolAttnBlock(child))
+            elif isinstance(child, PatchSplit):
+                setattr(parent, name, SubPixelSplit(child))
+    return fused
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from hand_pose_core.models import LoadedModel, build_model, load_checkpoint
 from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.runtime.card import sample_batch
 from hand_pose_core.runtime.engines import Engine, OnnxRuntimeEngine, TorchEngine
-from hand_pose_core.runtime.export import CalibrationData, export_onnx, model_batches, mpjpe_of, quantize_int8
+from hand_pose_core.runtime.export import CalibrationData, export_int8, export_onnx, model_batches, mpjpe_of
 from hand_pose_core.runtime.tensorrt import engine_for, tensorrt_unavailable
 
 LOG = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ def run_benchmark(
             fp32_path = export_onnx(loaded, folder / f"{name}.onnx", max_batch=max(batches))
             engines["onnxruntime fp32", "cpu"] = OnnxRuntimeEngine(fp32_path, threads)
             if int8:
-                int8_path = quantize_int8(
-                    fp32_path,
+                int8_path = export_int8(
+                    loaded,
                     folder / f"{name}.int8.onnx",
                     model_batches(
                         engines["torch eager", "cpu"].card,
@@ -143,6 +143,7 @@ def run_benchmark(
                         "train",
                         calibration.hands,
                     ),
+                    max(batches),
                 )
                 engines["onnxruntime int8", "cpu"] = OnnxRuntimeEngine(int8_path, threads)
                 val = calibration.split("val")

@@ -22,7 +22,7 @@ from hand_pose_core.camera import BENCHMARK_CAMERA
 from hand_pose_core.data import model_inputs, select_hands
 from hand_pose_core.egoexo import Annotations, annotation_path, load_annotations
 from hand_pose_core.errors import InputError
-from hand_pose_core.models import LoadedModel, load_checkpoint
+from hand_pose_core.models import LoadedModel, inference_form, load_checkpoint
 from hand_pose_core.runtime.card import ModelCard, sample_batch
 from hand_pose_core.runtime.engines import (
     ENGINE_SUFFIX,
@@ -59,16 +59,32 @@ class _Precision(nn.Module):
         return self.model(*inputs).float()
 
 
+def _with_tanh_gelu(model: nn.Module) -> nn.Module:
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.GELU):
+                setattr(parent, name, nn.GELU(approximate="tanh"))
+    return model
+
+
 def export_onnx(
-    loaded: LoadedModel, out: Path, *, fp16: bool = False, max_batch: int = DEFAULT_MAX_BATCH
+    loaded: LoadedModel,
+    out: Path,
+    *,
+    fp16: bool = False,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    tanh_gelu: bool = False,
 ) -> Path:
-    """Write the model as one ONNX file with a dynamic batch and its model card in the metadata."""
+    """Write the model as one ONNX file with a dynamic batch and its model card in the metadata.
+    `tanh_gelu` approximates GELU (by at most 5e-4), for INT8, whose own error is far larger."""
     import onnx
 
     card = ModelCard.of(loaded, "fp16" if fp16 else "fp32")
     example = tuple(torch.from_numpy(x) for x in sample_batch(card, 2))
     batch = torch.export.Dim("batch", min=1, max=max(max_batch, 2))
-    wrapper = _Precision(loaded.model.cpu().eval(), fp16).eval()
+    model = inference_form(loaded.model.cpu().eval())
+    wrapper = _Precision(_with_tanh_gelu(model) if tanh_gelu else model, fp16).eval()
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = Path(folder) / "model.onnx"
@@ -167,6 +183,19 @@ def quantize_int8(fp32_onnx: Path, out: Path, calibration: Iterator[tuple[np.nda
     return write_atomic(out, lambda tmp: onnx.save(result, tmp))
 
 
+def export_int8(
+    loaded: LoadedModel,
+    out: Path,
+    calibration: Iterator[tuple[np.ndarray, ...]],
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> Path:
+    """The CPU's INT8 model: exported with GELU in its tanh form (a cheaper kernel, about 4 % of
+    POTTER's INT8 latency on 2 cores), then quantised."""
+    with tempfile.TemporaryDirectory() as folder:
+        source = export_onnx(loaded, Path(folder) / "fp32.onnx", max_batch=max_batch, tanh_gelu=True)
+        return quantize_int8(source, out, calibration)
+
+
 def leading_takes(annotations: Annotations, hands: int) -> Annotations:
     """The first takes of a split holding at least `hands` hands (a bounded, reproducible subset)."""
     takes, count = {}, 0
@@ -246,17 +275,15 @@ def export_model(
         if int8 is None:
             export_onnx(loaded, tmp, fp16=fp16, max_batch=max_batch)
         else:
-            with tempfile.TemporaryDirectory() as folder:
-                fp32_path = export_onnx(loaded, Path(folder) / "fp32.onnx", max_batch=max_batch)
-                calibration = model_batches(
-                    reference.card, int8.split("train"), int8.image_dir, "train", int8.hands
-                )
-                quantize_int8(fp32_path, tmp, calibration)
-                val = int8.split("val")
-                mpjpe = {
-                    "fp32": mpjpe_of(OnnxRuntimeEngine(fp32_path), val, int8.image_dir, "val"),
-                    "int8": mpjpe_of(OnnxRuntimeEngine(tmp), val, int8.image_dir, "val"),
-                }
+            calibration = model_batches(
+                reference.card, int8.split("train"), int8.image_dir, "train", int8.hands
+            )
+            export_int8(loaded, tmp, calibration, max_batch)
+            val = int8.split("val")
+            mpjpe = {
+                "fp32": mpjpe_of(reference, val, int8.image_dir, "val"),
+                "int8": mpjpe_of(OnnxRuntimeEngine(tmp), val, int8.image_dir, "val"),
+            }
         engine = OnnxRuntimeEngine(tmp)
         result = ExportResult(
             [out], precision, engine.backend, parity_error(engine, reference), engine.card.output_unit, None
