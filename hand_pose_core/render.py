@@ -1,7 +1,8 @@
 """A small z-buffered rasteriser for synthetic egocentric frames: shaded capsules for limbs.
 
 Pure NumPy, working only inside each primitive's bounding box, so a 512x512 frame with two hands
-renders in a few milliseconds.
+renders in a few milliseconds. Limbs are lit by a directional key light and show a lighter palm side
+and fingernails, the cues a real hand gives to which way it faces and how its fingers bend.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from hand_pose_core.camera import PinholeCamera
-from hand_pose_core.skeleton import BONES, FINGER_COLOURS, FINGER_JOINTS, FINGERS, finger_of
+from hand_pose_core.skeleton import BONES, FINGER_COLOURS, FINGER_JOINTS, FINGERS, FINGERTIPS, finger_of
 
 NEAR = 0.08  # metres: limbs are cut at this depth
 # Radii (metres) of finger bones at their base; each narrows to 80 % at its tip.
@@ -21,6 +22,35 @@ FINGER_RADIUS = {"thumb": 0.0105, "index": 0.0090, "middle": 0.0092, "ring": 0.0
 FOREARM_LENGTH = 0.25
 FOREARM_RADIUS = (0.026, 0.034)  # at the wrist, at the elbow end
 FINGER_TINT = 0.4  # how far each finger's colour leans to its skeleton colour (a learnable cue)
+# Shading: a soft fill from the camera plus a directional key light, in shares of the light's strength.
+AMBIENT, FILL, KEY = 0.25, 0.25, 0.6
+PALM_LIGHTENING = 0.35  # how far the palm side's colour moves from the skin toward white
+NAIL_START = 0.5  # nails cover the back of a fingertip bone from this fraction of its length
+NAIL_COLOUR = np.array([0.96, 0.82, 0.80], np.float32)
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """A directional key light: `direction` is the unit vector toward the light (camera frame)."""
+
+    direction: np.ndarray
+    strength: float = 1.0
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> Lighting:
+        """A light from above the wearer's view (camera y points down), anywhere left to right."""
+        toward = np.array([rng.uniform(-0.7, 0.7), rng.uniform(-1.0, -0.2), rng.uniform(-0.8, 0.3)])
+        return cls(toward / np.linalg.norm(toward), float(rng.uniform(0.75, 1.1)))
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A limb's colour; with `palmar` (camera-frame direction of the palm side) its palm side is lighter,
+    and with `nail` the back of its far end is a fingernail."""
+
+    colour: np.ndarray
+    palmar: np.ndarray | None = None
+    nail: bool = False
 
 
 @dataclass
@@ -64,8 +94,8 @@ def draw_capsule(
     start: np.ndarray,
     end: np.ndarray,
     radii: tuple[float, float],
-    colour: np.ndarray,
-    light: float,
+    surface: Surface,
+    lighting: Lighting,
 ) -> None:
     """A shaded, depth-tested cone-capped capsule between two 3D points (metres, camera frame)."""
     start, end = _clip_near(start, end)
@@ -85,23 +115,66 @@ def draw_capsule(
         t = np.zeros((ys.shape[0], xs.shape[1]), np.float32)
     else:
         t = np.clip((dx * axis[0] + dy * axis[1]) / length2, 0.0, 1.0)
-    dist = np.hypot(dx - t * axis[0], dy - t * axis[1])
+    off_x, off_y = dx - t * axis[0], dy - t * axis[1]
+    dist = np.hypot(off_x, off_y)
     radius = r0 + t * (r1 - r0)
     rows_in, cols_in = np.nonzero(dist < radius)
     if rows_in.size == 0:
         return
-    t_in = t[rows_in, cols_in]
-    facing = np.sqrt(np.maximum(1.0 - (dist[rows_in, cols_in] / radius[rows_in, cols_in]) ** 2, 0.0))
+    t_in, radius_in = t[rows_in, cols_in], radius[rows_in, cols_in]
+    facing = np.sqrt(np.maximum(1.0 - (dist[rows_in, cols_in] / radius_in) ** 2, 0.0))
     depth = start[2] + t_in * (end[2] - start[2]) - facing * (radii[0] + t_in * (radii[1] - radii[0]))
     window_depth = canvas.depth[rows, cols]
     closer = depth < window_depth[rows_in, cols_in]
     if not closer.any():
         return
     rows_in, cols_in, facing, depth = rows_in[closer], cols_in[closer], facing[closer], depth[closer]
-    # Lambert-like shading across the limb, dimmer with distance from the camera.
-    falloff = light * float(np.clip(0.45 / max(0.5 * (start[2] + end[2]), NEAR), 0.55, 1.25)) ** 0.5
-    canvas.image[rows, cols][rows_in, cols_in] = ((0.35 + 0.65 * facing) * falloff)[:, None] * colour[None, :]
+    t_in, radius_in = t_in[closer], radius_in[closer]
+    # Signed offset across the limb in the image, -1 to 1, and from it each pixel's surface normal.
+    across = np.array([-axis[1], axis[0]]) / np.sqrt(length2) if length2 >= 1e-9 else np.zeros(2)
+    side = (off_x[rows_in, cols_in] * across[0] + off_y[rows_in, cols_in] * across[1]) / radius_in
+    sideways, toward_camera = _limb_frame(camera, start, end, across)
+    normals = side[:, None] * sideways[None, :] + facing[:, None] * toward_camera[None, :]
+    colours = np.broadcast_to(surface.colour, (normals.shape[0], 3))
+    if surface.palmar is not None:
+        palmar = normals @ _across_axis(surface.palmar, end - start)
+        palm_colour = surface.colour + PALM_LIGHTENING * (1.0 - surface.colour)
+        palm_share = np.clip(0.5 + 2.0 * palmar, 0.0, 1.0)[:, None]
+        colours = (1.0 - palm_share) * colours + palm_share * palm_colour
+        if surface.nail:
+            nail = (t_in > NAIL_START) & (palmar < -0.4)
+            colours = np.where(nail[:, None], 0.5 * colours + 0.5 * NAIL_COLOUR, colours)
+    # Dimmer with distance from the camera.
+    distance = float(np.clip(0.45 / max(0.5 * (start[2] + end[2]), NEAR), 0.55, 1.25)) ** 0.5
+    key = np.maximum(normals @ lighting.direction, 0.0)
+    shade = (AMBIENT + FILL * facing + KEY * key) * (lighting.strength * distance)
+    canvas.image[rows, cols][rows_in, cols_in] = shade[:, None] * colours
     window_depth[rows_in, cols_in] = depth
+
+
+def _across_axis(direction: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """The unit part of `direction` perpendicular to `axis` (zero when they are nearly parallel)."""
+    axis = axis / max(np.linalg.norm(axis), 1e-9)
+    across = direction - (direction @ axis) * axis
+    norm = np.linalg.norm(across)
+    return across / norm if norm > 1e-6 else np.zeros(3)
+
+
+def _limb_frame(
+    camera: PinholeCamera, start: np.ndarray, end: np.ndarray, across: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit 3D directions perpendicular to the limb: one toward the camera and one sideways, the latter
+    signed to match `across`, the image direction in which the signed offset grows."""
+    middle = 0.5 * (start + end)
+    to_camera = -middle / np.linalg.norm(middle)
+    toward_camera = _across_axis(to_camera, end - start)
+    if not toward_camera.any():  # a limb pointing at the camera: its end faces it
+        return np.zeros(3), to_camera
+    sideways = np.cross(end - start, toward_camera)
+    sideways /= np.linalg.norm(sideways)
+    if (_project(camera, middle + 0.01 * sideways) - _project(camera, middle)) @ across < 0:
+        sideways = -sideways
+    return sideways, toward_camera
 
 
 def _clip_near(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -149,31 +222,33 @@ def draw_hand(
     camera: PinholeCamera,
     joints: np.ndarray,
     distal: np.ndarray,
+    palmar: np.ndarray,
     scale: float,
     skin: np.ndarray,
     sleeve: np.ndarray,
-    light: float,
+    lighting: Lighting,
 ) -> None:
-    """A hand (21x3 camera-frame joints) with its palm and forearm; `distal` is the hand's finger axis."""
+    """A hand (21x3 camera-frame joints) with its palm and forearm; `distal` is the hand's finger axis
+    and `palmar` the direction its palm faces."""
     colours = finger_colours(skin)
+    palm = Surface(skin, palmar)
     wrist = joints[0]
     elbow = wrist - FOREARM_LENGTH * distal / np.linalg.norm(distal)
-    draw_capsule(canvas, camera, wrist, elbow, FOREARM_RADIUS, sleeve, light)
+    draw_capsule(canvas, camera, wrist, elbow, FOREARM_RADIUS, Surface(sleeve), lighting)
     bases = [FINGER_JOINTS[f][0] for f in FINGERS[1:]]
     palm_centre = joints[[0, *bases]].mean(axis=0)
-    draw_capsule(canvas, camera, wrist, palm_centre, (0.024 * scale, 0.030 * scale), skin, light)
+    draw_capsule(canvas, camera, wrist, palm_centre, (0.024 * scale, 0.030 * scale), palm, lighting)
     for base in bases:
-        draw_capsule(canvas, camera, wrist, joints[base], (0.017 * scale, 0.011 * scale), skin, light)
+        draw_capsule(canvas, camera, wrist, joints[base], (0.017 * scale, 0.011 * scale), palm, lighting)
     for a, b in itertools.pairwise(bases):
-        draw_capsule(canvas, camera, joints[a], joints[b], (0.011 * scale, 0.011 * scale), skin, light)
+        draw_capsule(canvas, camera, joints[a], joints[b], (0.011 * scale, 0.011 * scale), palm, lighting)
     for parent, child in BONES:
         finger = finger_of(child)
         if parent == 0 and finger != "thumb":
             continue  # metacarpals are inside the palm
         radius = FINGER_RADIUS[finger] * scale
-        draw_capsule(
-            canvas, camera, joints[parent], joints[child], (radius, 0.8 * radius), colours[finger], light
-        )
+        surface = Surface(colours[finger], palmar, nail=child in FINGERTIPS)
+        draw_capsule(canvas, camera, joints[parent], joints[child], (radius, 0.8 * radius), surface, lighting)
 
 
 def scene_background(rng: np.random.Generator, size: int) -> np.ndarray:

@@ -45,7 +45,7 @@ from hand_pose_core.handmodel import (
 )
 from hand_pose_core.normalization import JointNormalizer
 from hand_pose_core.reference import official_joint_stats
-from hand_pose_core.render import Canvas, draw_disc, draw_hand, scene_background
+from hand_pose_core.render import Canvas, Lighting, draw_disc, draw_hand, scene_background
 from hand_pose_core.skeleton import BONES, FINGER_JOINTS, HAND_SIDES, NUM_JOINTS, PALM_BONES
 
 FRAME_STEP = 3  # annotated frames are mostly 3 apart in the release (30 fps video)
@@ -124,8 +124,8 @@ class HandTrack:
             start = span[0] + rng.uniform(0.0, 0.7) * duration
             self.away = (start, start + rng.uniform(0.15, 0.4) * duration)
 
-    def joints(self, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """(21, 3) camera-frame joints (metres) at time t, and the hand's distal axis."""
+    def joints(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(21, 3) camera-frame joints (metres) at time t, and the hand's distal and palmar axes."""
         rotvec = self.rotation_offset + ORIENTATION_MOTION * self.rotation_signal(t)
         rotation = Rotation.from_rotvec(rotvec).as_matrix() @ BASE_ROTATION
         local = local_joints(self.motion(t), self.scale)
@@ -138,10 +138,10 @@ class HandTrack:
         depth = self.depth * (1.0 + 0.1 * self.depth_signal(t)[0])
         target = np.array([centre[0] * depth, centre[1] * depth, depth])
         joints = local @ rotation.T + (target - rotation @ palm_local)
-        distal = rotation[:, 1]
+        distal, palmar = rotation[:, 1], rotation[:, 2]
         if self.side == "left":
-            return mirror_to_left(joints), mirror_to_left(distal)
-        return joints, distal
+            return mirror_to_left(joints), mirror_to_left(distal), mirror_to_left(palmar)
+        return joints, distal, palmar
 
 
 class Occluder:
@@ -180,7 +180,7 @@ class TakeScene:
         skin = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.08, size=3)
         self.skin = np.clip(skin, 0, 1).astype(np.float32)
         self.sleeve = (self.skin if rng.random() < 0.4 else rng.uniform(0.05, 0.9, size=3)).astype(np.float32)
-        self.light = rng.uniform(0.75, 1.1)
+        self.lighting = Lighting.random(rng)
         self.occluders = [Occluder(rng) for _ in range(rng.integers(0, 3))]
 
     def render(self, frame_number: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -193,9 +193,17 @@ class TakeScene:
         canvas.image *= rng.uniform(0.85, 1.15)
         joints = {}
         for side, track in self.tracks.items():
-            joints[side], distal = track.joints(t)
+            joints[side], distal, palmar = track.joints(t)
             draw_hand(
-                canvas, self.camera, joints[side], distal, track.scale, self.skin, self.sleeve, self.light
+                canvas,
+                self.camera,
+                joints[side],
+                distal,
+                palmar,
+                track.scale,
+                self.skin,
+                self.sleeve,
+                self.lighting,
             )
         for occluder in self.occluders:
             occluder.draw(canvas, self.camera, t)

@@ -14,7 +14,7 @@ from hand_pose_core.camera import BENCHMARK_CAMERA
 from hand_pose_core.egoexo import SPLITS, annotation_path, image_path, load_annotations, missing_images
 from hand_pose_core.errors import InputError
 from hand_pose_core.normalization import JointNormalizer
-from hand_pose_core.render import Canvas, draw_capsule, draw_hand
+from hand_pose_core.render import Canvas, Lighting, Surface, draw_capsule, draw_hand
 from hand_pose_core.skeleton import BONES, PALM_BONES, bone_lengths
 from hand_pose_core.synth import (
     SynthConfig,
@@ -177,13 +177,48 @@ def test_statistics_close_to_the_real_constants(tmp_path):
     assert abs(reach["synthetic"] - reach["real"]) < 15.0
 
 
+HEADLIGHT = Lighting(np.array([0.0, 0.0, -1.0]))
+SKIN = np.array([0.6, 0.45, 0.35], np.float32)
+
+
+def across_limb(surface, lighting, start=(-0.05, 0.0, 0.3), end=(0.05, 0.0, 0.3)):
+    """Pixels of a 2 cm thick limb along the image's x axis at the image centre: the rows above its axis,
+    on it and below it (3.5 px either side of its 5 px radius), at its first and last quarter."""
+    canvas = Canvas.over(np.zeros((512, 512, 3), np.float32))
+    draw_capsule(canvas, BENCHMARK_CAMERA, np.array(start), np.array(end), (0.01, 0.01), surface, lighting)
+    return canvas.image[[252, 255, 259]][:, [243, 267]]
+
+
+def test_key_light_brightens_the_side_that_faces_it():
+    from_above = across_limb(Surface(SKIN), Lighting(np.array([0.0, -1.0, 0.0])))
+    from_below = across_limb(Surface(SKIN), Lighting(np.array([0.0, 1.0, 0.0])))
+    assert (from_above[0] > from_above[2] + 0.05).all()  # camera y points down: row 252 is the upper side
+    assert (from_below[2] > from_below[0] + 0.05).all()
+    np.testing.assert_allclose(from_above[0], from_below[2], atol=1e-6)
+
+
+def test_palm_side_is_lighter_and_fingertips_show_nails_on_their_back():
+    toward_camera, away = np.array([0.0, 0.0, -1.0]), np.array([0.0, 0.0, 1.0])
+    palm_seen = across_limb(Surface(SKIN, toward_camera), HEADLIGHT)
+    back_seen = across_limb(Surface(SKIN, away), HEADLIGHT)
+    assert (palm_seen[1] > back_seen[1] + 0.05).all()
+    np.testing.assert_allclose(back_seen[1], across_limb(Surface(SKIN), HEADLIGHT)[1], atol=1e-6)
+    tip = across_limb(Surface(SKIN, away, nail=True), HEADLIGHT)[1]  # the limb ends at the image's right
+    np.testing.assert_allclose(tip[0], back_seen[1, 0], atol=1e-6)
+    assert (tip[1] > back_seen[1, 1] + 0.1).all()  # the nail: lighter, nearer the nail colour
+    palm_tip = across_limb(Surface(SKIN, toward_camera, nail=True), HEADLIGHT)[1]
+    np.testing.assert_allclose(palm_tip, palm_seen[1], atol=1e-6)  # no nail on the palm side
+
+
 def test_renderer_is_depth_aware():
     canvas = Canvas.over(np.zeros((512, 512, 3), np.float32))
     far = (np.array([-0.05, 0.0, 0.6]), np.array([0.05, 0.0, 0.6]))
     near = (np.array([0.0, -0.05, 0.3]), np.array([0.0, 0.05, 0.3]))
     red, green = np.array([1.0, 0.0, 0.0], np.float32), np.array([0.0, 1.0, 0.0], np.float32)
-    draw_capsule(canvas, BENCHMARK_CAMERA, *near, (0.01, 0.01), green, 1.0)
-    draw_capsule(canvas, BENCHMARK_CAMERA, *far, (0.01, 0.01), red, 1.0)  # drawn later, but behind
+    draw_capsule(canvas, BENCHMARK_CAMERA, *near, (0.01, 0.01), Surface(green), HEADLIGHT)
+    draw_capsule(
+        canvas, BENCHMARK_CAMERA, *far, (0.01, 0.01), Surface(red), HEADLIGHT
+    )  # drawn later, but behind
     centre = canvas.image[255, 255]
     assert centre[1] > 0.3 and centre[0] == 0.0
     assert canvas.depth[255, 255] == pytest.approx(0.3 - 0.01, abs=1e-3)
@@ -197,7 +232,8 @@ def test_rendered_hand_covers_its_joints(dataset):
     joints = record.hand.joints_3d
     canvas = Canvas.over(np.zeros((512, 512, 3), np.float32))
     skin, sleeve = np.full(3, 0.8, np.float32), np.full(3, 0.5, np.float32)
-    draw_hand(canvas, BENCHMARK_CAMERA, joints, joints[9] - joints[0], 1.0, skin, sleeve, 1.0)
+    distal, palmar = joints[9] - joints[0], np.array([0.0, 0.0, 1.0])
+    draw_hand(canvas, BENCHMARK_CAMERA, joints, distal, palmar, 1.0, skin, sleeve, HEADLIGHT)
     cols, rows = np.rint(BENCHMARK_CAMERA.project(joints)).astype(int).T
     depth = canvas.depth[rows, cols]
     assert np.isfinite(depth).all()

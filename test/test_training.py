@@ -30,8 +30,8 @@ def learning_data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def diverse_data(tmp_path_factory):
-    """Many takes of two frames (about 1,700 training hands): variety matters more than length here."""
-    return synthetic_data(tmp_path_factory, "diverse", takes=600, frames=2, seed=5)
+    """Many takes of two frames (6,720 training hands): variety matters more than length here."""
+    return synthetic_data(tmp_path_factory, "diverse", takes=2400, frames=2, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +70,16 @@ def test_lifter_beats_the_mean_pose_by_half(learning_data, tmp_path):
     assert mpjpe <= 0.5 * reference
 
 
-def test_small_potter_beats_the_mean_pose(diverse_data, tmp_path):
-    """The small POTTER with mirrored left hands and a cosine schedule, a bounded CPU budget (12 epochs,
-    about 2 minutes on 2 cores). Measured: 35.04 mm against the mean pose's 44.78 (22 % below); the
-    issue's aim of 30 % below is not reached (see the README's learning results)."""
+def test_small_potter_beats_the_mean_pose_by_30_percent(diverse_data, tmp_path):
+    """The issue's aim: the small POTTER with mirrored left hands and a cosine schedule, a bounded CPU
+    budget (6 epochs of 6,720 hands, about 4 minutes on 2 cores). Measured: 31.29 mm against the mean pose's
+    47.47 (34 % below; with seed 1, 31.58 mm)."""
     options = tiny_potter(
-        diverse_data, tmp_path, epochs=12, lr=2e-3, batch_size=32, schedule="cosine", mirror_left=True
+        diverse_data, tmp_path, epochs=6, lr=2e-3, batch_size=32, schedule="cosine", mirror_left=True
     )
     result = train(options)
-    mpjpe, reference = report_learning("small POTTER", result, "12 epochs")
-    assert mpjpe <= 0.85 * reference
+    mpjpe, reference = report_learning("small POTTER", result, "6 epochs")
+    assert mpjpe <= 0.7 * reference
     assert load_checkpoint(result.best).mirror_left
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-create the bundled models in models/ (see each model card there): synthetic data, training, ONNX
-# export. Run from the repository root after `make` has set up .venv; takes about 5 minutes on 2 cores.
+# export. Run from the repository root after `make` has set up .venv; takes about 13 minutes on 2 cores.
 set -euo pipefail
 BIN=.venv/bin
 WORK=out/bundled
@@ -10,10 +10,11 @@ rm -rf "$WORK"
     --epochs 15 --batch-size 32 --seed 0 --out "$WORK/runs/detector"
 "$BIN/hand-pose" train --model lifter --gt-dir "$WORK/data" --epochs 10 --lr 1e-3 --augment --seed 0 \
     --out "$WORK/runs/lifter"
-# POTTER learns more from many short takes than from a few long ones.
-"$BIN/hand-pose" synth --out "$WORK/potter_data" --takes 600 --frames 2 --seed 5
+# POTTER learns more from many short takes than from a few long ones, and more from more hands than
+# from more epochs over fewer.
+"$BIN/hand-pose" synth --out "$WORK/potter_data" --takes 2400 --frames 2 --seed 5
 "$BIN/hand-pose" train --model potter --tiny --mirror-left --schedule cosine --gt-dir "$WORK/potter_data" \
-    --image-dir "$WORK/potter_data/image/undistorted" --lr 2e-3 --batch-size 32 --epochs 12 --seed 0 \
+    --image-dir "$WORK/potter_data/image/undistorted" --lr 2e-3 --batch-size 32 --epochs 6 --seed 0 \
     --out "$WORK/runs/potter"
 "$BIN/hand-pose" export --checkpoint "$WORK/runs/detector/best.pt" --format onnx --out models/detector_synth.onnx
 "$BIN/hand-pose" export --checkpoint "$WORK/runs/lifter/best.pt" --format onnx --out models/lifter_synth.onnx
