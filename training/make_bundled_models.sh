@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-create the bundled models in models/ (see each model card there): synthetic data, training, ONNX
-# export. Run from the repository root after `make` has set up .venv; takes about 13 minutes on 2 cores.
+# export. Run from the repository root after `make` has set up .venv; takes about 11 minutes on 2 cores.
 set -euo pipefail
 BIN=.venv/bin
 WORK=out/bundled
