@@ -182,8 +182,8 @@ SKIN = np.array([0.6, 0.45, 0.35], np.float32)
 
 
 def across_limb(surface, lighting, start=(-0.05, 0.0, 0.3), end=(0.05, 0.0, 0.3)):
-    """Pixels of a 2 cm thick limb along the image's x axis at the image centre: the rows above its axis,
-    on it and below it (3.5 px either side of its 5 px radius), at its first and last quarter."""
+    """Pixels of a 2 cm thick limb (5 px radius) along the image's x axis at the image centre: rows 3.5 px
+    above its axis, on it, and 3.5 px below it, each at the limb's first and last quarter."""
     canvas = Canvas.over(np.zeros((512, 512, 3), np.float32))
     draw_capsule(canvas, BENCHMARK_CAMERA, np.array(start), np.array(end), (0.01, 0.01), surface, lighting)
     return canvas.image[[252, 255, 259]][:, [243, 267]]
@@ -216,9 +216,8 @@ def test_renderer_is_depth_aware():
     near = (np.array([0.0, -0.05, 0.3]), np.array([0.0, 0.05, 0.3]))
     red, green = np.array([1.0, 0.0, 0.0], np.float32), np.array([0.0, 1.0, 0.0], np.float32)
     draw_capsule(canvas, BENCHMARK_CAMERA, *near, (0.01, 0.01), Surface(green), HEADLIGHT)
-    draw_capsule(
-        canvas, BENCHMARK_CAMERA, *far, (0.01, 0.01), Surface(red), HEADLIGHT
-    )  # drawn later, but behind
+    # The far capsule is drawn later, but it is behind.
+    draw_capsule(canvas, BENCHMARK_CAMERA, *far, (0.01, 0.01), Surface(red), HEADLIGHT)
     centre = canvas.image[255, 255]
     assert centre[1] > 0.3 and centre[0] == 0.0
     assert canvas.depth[255, 255] == pytest.approx(0.3 - 0.01, abs=1e-3)
