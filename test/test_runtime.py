@@ -120,6 +120,13 @@ def test_int8_is_calibrated_and_its_accuracy_cost_printed(models, data, tmp_path
     graph = onnx.load(out).graph
     assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in graph.node}
     assert {gelu_form(node) for node in graph.node if node.op_type == "Gelu"} == {"tanh"}
+    # The splits' pixel shuffles sit between a dequantise and a quantise, so they move 8-bit data.
+    producers = {output: node.op_type for node in graph.node for output in node.output}
+    consumers = {name: node.op_type for node in graph.node for name in node.input}
+    shuffles = [node for node in graph.node if node.op_type == "DepthToSpace"]
+    assert shuffles
+    for node in shuffles:
+        assert (producers[node.input[0]], consumers[node.output[0]]) == ("DequantizeLinear", "QuantizeLinear")
 
 
 def test_int8_needs_calibration_data(models, tmp_path, run_cli):

@@ -41,8 +41,10 @@ DEFAULT_MAX_BATCH = 2  # both hands of a frame in one call
 # benchmark frame for the detector's keypoints (largest difference from PyTorch).
 PARITY_TOLERANCE = {"fp32": 0.01, "fp16": 1.0}
 # What INT8 quantises. POTTER's matrix products are its pooling, by small constant averaging matrices:
-# cheap in FP32, and (de)quantising around them cost more than they saved. The lifter's are its layers.
-INT8_OPERATORS = {"potter": ("Conv", "Gemm"), "lifter": ("MatMul", "Gemm")}
+# cheap in FP32, and (de)quantising around them cost more than they saved. Its pixel shuffles (the
+# splits) only move data, so quantising them moves bytes instead of floats and loses nothing: the
+# convolution before each one already rounds to 8 bits. The lifter's matrix products are its layers.
+INT8_OPERATORS = {"potter": ("Conv", "Gemm", "DepthToSpace"), "lifter": ("MatMul", "Gemm")}
 
 
 class _Precision(nn.Module):
@@ -138,8 +140,8 @@ def model_batches(
 
 
 def quantize_int8(fp32_onnx: Path, out: Path, calibration: Iterator[tuple[np.ndarray, ...]]) -> Path:
-    """Static INT8 (QDQ, per-channel signed weights, unsigned activations) of the dense layers
-    (`INT8_OPERATORS`), calibrated on real inputs. Depthwise convolutions stay FP32: they are cheap and
+    """Static INT8 (QDQ, per-channel signed weights, unsigned activations) of the operators in
+    `INT8_OPERATORS`, calibrated on real inputs. Depthwise convolutions stay FP32: they are cheap and
     run slower in INT8. `reduce_range` keeps the 7-bit weights that x86 CPUs without VNNI need to avoid
     overflowing their 16-bit accumulation."""
     import onnx
