@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test quick lint clean
 
 $(INSTALLED): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ lint: $(INSTALLED)
 
 test: lint
 	$(BIN)/python -m pytest -q test
+
+# Everything but the tests marked slow (training to a learning target): for iteration, under 3 minutes.
+quick: lint
+	$(BIN)/python -m pytest -q -m "not slow" test
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

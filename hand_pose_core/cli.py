@@ -13,16 +13,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hand_pose_core.bundled import model_or_bundled
 from hand_pose_core.errors import InputError
+from hand_pose_core.runtime.bundled import model_or_bundled
 
 EXIT_BAD_INPUT = 2
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from hand_pose_core.egoexo import load_annotations, load_predictions
-    from hand_pose_core.metrics import evaluate
-    from hand_pose_core.report import format_table, write_report
+    from hand_pose_core.egoexo.formats import load_annotations, load_predictions
+    from hand_pose_core.egoexo.metrics import evaluate
+    from hand_pose_core.egoexo.report import format_table, write_report
 
     gt = load_annotations(args.gt)
     pred = load_predictions(args.pred)
@@ -34,8 +34,8 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _mean_pose(args: argparse.Namespace) -> None:
-    from hand_pose_core.baselines import mean_pose, predict_mean_pose
-    from hand_pose_core.egoexo import load_annotations, write_predictions
+    from hand_pose_core.egoexo.baselines import mean_pose, predict_mean_pose
+    from hand_pose_core.egoexo.formats import load_annotations, write_predictions
 
     predictions = predict_mean_pose(mean_pose(load_annotations(args.train)), load_annotations(args.targets))
     write_predictions(predictions, args.out)
@@ -43,7 +43,7 @@ def _mean_pose(args: argparse.Namespace) -> None:
 
 
 def _check_data(args: argparse.Namespace) -> None:
-    from hand_pose_core.egoexo import SPLITS, annotation_path, load_annotations, missing_images
+    from hand_pose_core.egoexo.formats import SPLITS, annotation_path, load_annotations, missing_images
 
     found = False
     for split in SPLITS:
@@ -70,8 +70,7 @@ def _check_data(args: argparse.Namespace) -> None:
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from hand_pose_core.normalization import JointNormalizer
-    from hand_pose_core.synth import (
+    from hand_pose_core.synth.generator import (
         SynthConfig,
         compare_statistics,
         format_statistics,
@@ -88,7 +87,7 @@ def _synth(args: argparse.Namespace) -> None:
     print(
         f"{result.frames_written} frames in {result.seconds:.1f} s ({result.frames_per_second:.0f} frames/s)"
     )
-    print(format_statistics(compare_statistics(JointNormalizer.fit(result.combined))))
+    print(format_statistics(compare_statistics(result.combined)))
     print(f"wrote {args.out}")
 
 
@@ -107,8 +106,8 @@ def _report_skipped(skipped: list[tuple[str, str]] | dict[str, int], what: str =
 
 
 def _train(args: argparse.Namespace) -> None:
+    from hand_pose_core.learn.training import TrainOptions, train
     from hand_pose_core.models.potter import PotterConfig
-    from hand_pose_core.training import TrainOptions, train
 
     for flag, used in (("--tiny", args.tiny), ("--mirror-left", args.mirror_left)):
         if used and args.model != "potter":
@@ -152,10 +151,10 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _infer(args: argparse.Namespace) -> None:
-    from hand_pose_core.camera import BENCHMARK_CAMERA
-    from hand_pose_core.egoexo import annotation_path, load_annotations, write_predictions
-    from hand_pose_core.offline import annotated_frames, format_run, run_pipeline
-    from hand_pose_core.pipeline import HandPosePipeline, PipelineConfig
+    from hand_pose_core.egoexo.formats import annotation_path, load_annotations, write_predictions
+    from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
+    from hand_pose_core.live.offline import annotated_frames, format_run, run_pipeline
+    from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
 
     localisation = "given" if args.boxes == "annotation" else "detector"
     config = PipelineConfig(localisation, args.detect_every, args.min_score)
@@ -186,9 +185,9 @@ def _infer(args: argparse.Namespace) -> None:
 
 
 def _egoexo2bag(args: argparse.Namespace) -> None:
-    from hand_pose_core.bags import write_take_bag
-    from hand_pose_core.camera import BENCHMARK_CAMERA
-    from hand_pose_core.egoexo import annotation_path, load_annotations
+    from hand_pose_core.bags.takes import write_take_bag
+    from hand_pose_core.egoexo.formats import annotation_path, load_annotations
+    from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 
     annotations = load_annotations(annotation_path(args.gt_dir, args.split, anno_type=args.anno_type))
     camera = None if args.raw else BENCHMARK_CAMERA
@@ -207,8 +206,8 @@ def _report_problems(problems: list[str]) -> None:
 
 
 def _bag2json(args: argparse.Namespace) -> None:
-    from hand_pose_core.bags import recorded_hands
-    from hand_pose_core.egoexo import write_predictions
+    from hand_pose_core.bags.takes import recorded_hands
+    from hand_pose_core.egoexo.formats import write_predictions
 
     recorded = recorded_hands(args.bag)
     write_predictions(recorded.predictions, args.out)
@@ -223,12 +222,12 @@ def _bag2json(args: argparse.Namespace) -> None:
 
 def _eval_bag(args: argparse.Namespace) -> None:
     from hand_pose_core.atomic import ensure_dir
-    from hand_pose_core.bags import BagContents, bag_camera, bag_frames, read_take_index
-    from hand_pose_core.egoexo import load_annotations, write_predictions
-    from hand_pose_core.metrics import evaluate
-    from hand_pose_core.offline import format_run, run_pipeline
-    from hand_pose_core.pipeline import HandPosePipeline, PipelineConfig
-    from hand_pose_core.report import format_table, write_report
+    from hand_pose_core.bags.takes import BagContents, bag_camera, bag_frames, read_take_index
+    from hand_pose_core.egoexo.formats import load_annotations, write_predictions
+    from hand_pose_core.egoexo.metrics import evaluate
+    from hand_pose_core.egoexo.report import format_table, write_report
+    from hand_pose_core.live.offline import format_run, run_pipeline
+    from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
 
     truth = load_annotations(args.gt)
     config = PipelineConfig("detector", args.detect_every, args.min_score)
@@ -256,37 +255,40 @@ def _eval_bag(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from hand_pose_core.runtime.export import CalibrationData, export_model
+    if args.int8:
+        from hand_pose_core.learn.quantization import CalibrationData, export_int8_checked
 
-    if args.int8 and args.gt_dir is None:
-        raise InputError("--int8 needs --gt-dir (and --image-dir for POTTER): calibration hands")
-    calibration = (
-        CalibrationData(args.gt_dir, args.image_dir, args.anno_type, args.calibration_hands)
-        if args.int8
-        else None
-    )
-    result = export_model(
-        args.checkpoint, args.format, args.out, fp16=args.fp16, max_batch=args.max_batch, int8=calibration
-    )
-    if result.tolerance is not None:
-        print(
-            f"parity with PyTorch ({result.backend} {result.precision}): max error {result.parity:.5f} "
-            f"{result.unit} (at most {result.tolerance} {result.unit} allowed)"
-        )
-    else:
+        if args.fp16 or args.format != "onnx":
+            raise InputError(
+                "INT8 is for ONNX Runtime on the CPU: use --int8 with --format onnx and without --fp16"
+            )
+        if args.gt_dir is None:
+            raise InputError("--int8 needs --gt-dir (and --image-dir for POTTER): calibration hands")
+        calibration = CalibrationData(args.gt_dir, args.image_dir, args.anno_type, args.calibration_hands)
+        result = export_int8_checked(args.checkpoint, args.out, calibration, args.max_batch)
         fp32, int8 = result.mpjpe_mm["fp32"], result.mpjpe_mm["int8"]
         print(f"INT8 against PyTorch on random inputs (not images): max error {result.parity:.3f} mm")
         print(
             f"INT8 accuracy cost on validation hands: MPJPE {fp32:.3f} mm (FP32) -> {int8:.3f} mm (INT8), "
             f"change {int8 - fp32:+.3f} mm"
         )
+    else:
+        from hand_pose_core.runtime.export import export_model
+
+        result = export_model(
+            args.checkpoint, args.format, args.out, fp16=args.fp16, max_batch=args.max_batch
+        )
+        print(
+            f"parity with PyTorch ({result.backend} {result.precision}): max error {result.parity:.5f} "
+            f"{result.unit} (at most {result.tolerance} {result.unit} allowed)"
+        )
     print("wrote " + " and ".join(str(path) for path in result.files))
 
 
 def _bench(args: argparse.Namespace) -> None:
     from hand_pose_core.atomic import ensure_dir, write_json_atomic
-    from hand_pose_core.runtime.bench import format_report, plot_report, report_to_dict, run_benchmark
-    from hand_pose_core.runtime.export import CalibrationData
+    from hand_pose_core.learn.benchmark import format_report, plot_report, report_to_dict, run_benchmark
+    from hand_pose_core.learn.quantization import CalibrationData
 
     checkpoints = {"potter": args.potter_checkpoint, "lifter": args.lifter_checkpoint}
     calibration = CalibrationData(args.gt_dir, args.image_dir, args.anno_type) if args.gt_dir else None

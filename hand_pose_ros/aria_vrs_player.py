@@ -15,17 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from hand_pose_core.aria import RGB_LABEL, VrsFrame, vrs_frames
+from hand_pose_core.bags.names import OPTICAL_FRAME
 from hand_pose_core.errors import InputError
+from hand_pose_core.geometry.aria import RGB_LABEL, VrsFrame, vrs_frames
 from hand_pose_ros.messages import image_message, make_header
-from hand_pose_ros.transport import use_large_message_profile
+from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
 
 NODE_NAME = "aria_vrs_player"
 # VRS stream label -> (topic, frame_id); the RGB frame_id comes from the `frame_id` parameter.
@@ -39,40 +38,43 @@ RGB_TOPIC = "image"
 DISCOVERY_SETTLE_S = 0.3
 
 
+PARAMETERS = (
+    Parameter("vrs_path", "", "Aria VRS recording to play (required)"),
+    Parameter(
+        "rate",
+        1.0,
+        "playback speed: 1.0 is real time by the device clock, 2.0 twice as fast (may change while playing)",
+        floats=(0.01, 100.0),
+        read_only=False,
+    ),
+    Parameter(
+        "loop",
+        False,
+        "start again from the first frame at the end (may change while playing)",
+        read_only=False,
+    ),
+    Parameter(
+        "publish_slam", False, "also publish the grey SLAM cameras on slam_left/image and slam_right/image"
+    ),
+    Parameter("frame_id", OPTICAL_FRAME, "frame_id of the RGB images (the camera's optical frame)"),
+    Parameter(
+        "wait_for_subscribers",
+        5.0,
+        "seconds to wait, before the first frame, until every published topic has a subscriber "
+        "(0: start right away)",
+        floats=(0.0, 600.0),
+    ),
+)
+
+
 class AriaVrsPlayer(Node):
     """Publishes a recording's frames in capture order, sleeping (capture time difference / rate)."""
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        self.vrs_path = self._declare("vrs_path", "", "Aria VRS recording to play (required)", read_only=True)
-        self._declare(
-            "rate",
-            1.0,
-            "playback speed: 1.0 is real time by the device clock, 2.0 twice as fast (may change while "
-            "playing)",
-            floating_range=(0.01, 100.0),
-        )
-        self._declare("loop", False, "start again from the first frame at the end (may change while playing)")
-        self.publish_slam = self._declare(
-            "publish_slam",
-            False,
-            "also publish the grey SLAM cameras on slam_left/image and slam_right/image",
-            read_only=True,
-        )
-        frame_id = self._declare(
-            "frame_id",
-            "camera_rgb",
-            "frame_id of the RGB images (the camera's optical frame)",
-            read_only=True,
-        )
-        self.wait_for_subscribers = self._declare(
-            "wait_for_subscribers",
-            5.0,
-            "seconds to wait, before the first frame, until every published topic has a subscriber "
-            "(0: start right away)",
-            floating_range=(0.0, 600.0),
-            read_only=True,
-        )
+        value = declare_parameters(self, PARAMETERS)
+        self.vrs_path, self.publish_slam = value["vrs_path"], value["publish_slam"]
+        self.wait_for_subscribers, frame_id = value["wait_for_subscribers"], value["frame_id"]
         if not self.vrs_path:
             raise InputError("parameter vrs_path is empty: give the recording with -p vrs_path:=FILE.vrs")
         self.streams = {RGB_LABEL: (RGB_TOPIC, frame_id)}
@@ -84,20 +86,6 @@ class AriaVrsPlayer(Node):
             for label, (topic, _) in self.streams.items()
         }
         self.published = dict.fromkeys(self.streams, 0)
-
-    def _declare(
-        self,
-        name: str,
-        default: str | float | bool,
-        description: str,
-        floating_range: tuple[float, float] | None = None,
-        read_only: bool = False,
-    ) -> str | float | bool:
-        descriptor = ParameterDescriptor(description=description, read_only=read_only)
-        if floating_range is not None:
-            low, high = floating_range
-            descriptor.floating_point_range = [FloatingPointRange(from_value=low, to_value=high)]
-        return self.declare_parameter(name, default, descriptor).value
 
     def play(self) -> None:
         """Publish every frame once, or forever with `loop`; returns at the end of the recording."""
@@ -171,28 +159,13 @@ class AriaVrsPlayer(Node):
         ]
 
 
+def _play(node: AriaVrsPlayer) -> None:
+    node.play()
+    node.get_logger().info(f"end of {node.vrs_path}: {node.summary()}")
+
+
 def main(args: list[str] | None = None) -> int:
-    use_large_message_profile()
-    rclpy.init(args=args)
-    logger = rclpy.logging.get_logger(NODE_NAME)
-    node: AriaVrsPlayer | None = None
-    stopped = False
-    try:
-        node = AriaVrsPlayer()
-        node.play()
-        logger.info(f"end of {node.vrs_path}: {node.summary()}")
-    except (InputError, ParameterException) as exc:
-        logger.error(str(exc))
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        stopped = True
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    if stopped and node is not None:  # logged once the node is gone: its /rosout publisher is already dead
-        logger.info(f"stopped: {node.summary()}")
-    return 0
+    return run_node(NODE_NAME, AriaVrsPlayer, _play, args=args)
 
 
 if __name__ == "__main__":

@@ -15,25 +15,17 @@ import threading
 import time
 from pathlib import Path
 
-import rclpy
 from geometry_msgs.msg import PoseArray
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 
 from hand_pose_core.atomic import write_json_atomic
-from hand_pose_core.bags import (
-    CAMERA_INFO_TOPIC,
-    IMAGE_TOPIC,
-    TAKES_TOPIC,
-    BagContents,
-    read_raw,
-    read_topics,
-)
+from hand_pose_core.bags.messages import NANOSECONDS, stamp_ns
+from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, IMAGE_TOPIC, TAKES_TOPIC
+from hand_pose_core.bags.takes import BagContents, read_raw, read_topics
 from hand_pose_core.errors import InputError
-from hand_pose_core.rosdata import NANOSECONDS, stamp_ns
-from hand_pose_ros.transport import use_large_message_profile
+from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 MAX_PAUSE_S = 1.0  # gaps between takes are played as this at most
@@ -45,37 +37,33 @@ def message_class(msgtype: str) -> type:
     return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
-def _descriptor(description: str, low: float | None = None, high: float | None = None) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=description, read_only=True)
-    if low is not None:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=low, to_value=high)]
-    return descriptor
+PARAMETERS = (
+    Parameter("bag", "", "bag folder to play"),
+    Parameter("rate", 1.0, "playback speed (1.0: the bag's real time)", floats=(0.01, 100.0)),
+    Parameter("lockstep_topic", "", "wait for an output stamped like each image on this topic"),
+    Parameter(
+        "lockstep_timeout_s", 10.0, "give up waiting for one image's output after this", floats=(0.1, 600.0)
+    ),
+    Parameter(
+        "timings_file",
+        "",
+        "lockstep: write each image's round trip (sent -> output received, seconds) as JSON",
+    ),
+    Parameter("wait_for_subscribers_s", 30.0, "wait this long for an image subscriber", floats=(0.0, 600.0)),
+)
 
 
 class BagPlayer(Node):
     def __init__(self) -> None:
         super().__init__("bag_player", enable_rosout=False)
-        self.bag = Path(self.declare_parameter("bag", "", _descriptor("bag folder to play")).value)
-        self.rate = self.declare_parameter(
-            "rate", 1.0, _descriptor("playback speed (1.0: the bag's real time)", 0.01, 100.0)
-        ).value
-        self.lockstep_topic = self.declare_parameter(
-            "lockstep_topic", "", _descriptor("wait for an output stamped like each image on this topic")
-        ).value
-        self.lockstep_timeout_s = self.declare_parameter(
-            "lockstep_timeout_s",
-            10.0,
-            _descriptor("give up waiting for one image's output after this", 0.1, 600.0),
-        ).value
-        self.timings_file = self.declare_parameter(
-            "timings_file",
-            "",
-            _descriptor("lockstep: write each image's round trip (sent -> output received, seconds) as JSON"),
-        ).value
+        value = declare_parameters(self, PARAMETERS)
+        self.bag, self.rate = Path(value["bag"]), value["rate"]
+        self.lockstep_topic, self.lockstep_timeout_s = value["lockstep_topic"], value["lockstep_timeout_s"]
+        self.timings_file, self.wait_for_subscribers_s = (
+            value["timings_file"],
+            value["wait_for_subscribers_s"],
+        )
         self.round_trips: list[float] = []
-        self.wait_for_subscribers_s = self.declare_parameter(
-            "wait_for_subscribers_s", 30.0, _descriptor("wait this long for an image subscriber", 0.0, 600.0)
-        ).value
         if not self.bag.exists():
             raise InputError(f"{self.bag}: no such bag (set the bag parameter)")
         self.publishers_by_topic: dict = {}
@@ -144,37 +132,28 @@ class BagPlayer(Node):
             return self.answer.wait_for(lambda: stamp in self.answered, self.lockstep_timeout_s)
 
 
+def _play(player: BagPlayer) -> int:
+    """Play with the node spun in the background (for the lockstep answers); 1 when images went
+    unanswered or the bag had unreadable parts."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(player)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    sent, unanswered, problems = player.play()
+    logger = player.get_logger()
+    logger.info(
+        f"played {sent} images from {player.bag}" + (f", {unanswered} without output" if unanswered else "")
+    )
+    for problem in problems:
+        logger.error(problem)
+    time.sleep(0.5)  # let the last messages leave before the participant goes
+    executor.shutdown()
+    spinner.join()
+    return 1 if problems or unanswered else 0
+
+
 def main(args: list[str] | None = None) -> None:
-    use_large_message_profile()
-    rclpy.init(args=args)
-    logger = rclpy.logging.get_logger("bag_player")
-    code = 0
-    try:
-        player = BagPlayer()
-        executor = SingleThreadedExecutor()
-        executor.add_node(player)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        sent, unanswered, problems = player.play()
-        logger.info(
-            f"played {sent} images from {player.bag}"
-            + (f", {unanswered} without output" if unanswered else "")
-        )
-        for problem in problems:
-            logger.error(problem)
-        code = 1 if problems or unanswered else 0
-        time.sleep(0.5)  # let the last messages leave before the participant goes
-        executor.shutdown()
-        spinner.join()
-    except InputError as exc:
-        logger.fatal(str(exc))
-        code = 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        code = 130
-    finally:
-        if rclpy.ok():
-            rclpy.shutdown()
-    sys.exit(code)
+    sys.exit(run_node("bag_player", BagPlayer, _play, args=args))
 
 
 if __name__ == "__main__":

@@ -11,36 +11,28 @@ from __future__ import annotations
 import sys
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from hand_pose_core.bags import BagWriter
+from hand_pose_core.bags.takes import BagWriter
 from hand_pose_core.errors import InputError
 from hand_pose_ros.bag_player import message_class
-from hand_pose_ros.transport import use_large_message_profile
+from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
 
 DISCOVERY_PERIOD_S = 0.1
+
+
+PARAMETERS = (
+    Parameter("out", "", "bag folder to create"),
+    Parameter("topics", [""], "topics to record"),
+)
 
 
 class BagRecorder(Node):
     def __init__(self) -> None:
         super().__init__("bag_recorder", enable_rosout=False)
-        out = self.declare_parameter(
-            "out", "", ParameterDescriptor(description="bag folder to create", read_only=True)
-        ).value
-        self.topics = list(
-            self.declare_parameter(
-                "topics",
-                [""],
-                ParameterDescriptor(
-                    description="topics to record",
-                    type=ParameterType.PARAMETER_STRING_ARRAY,
-                    read_only=True,
-                ),
-            ).value
-        )
+        value = declare_parameters(self, PARAMETERS)
+        out, self.topics = value["out"], list(value["topics"])
         if not out or not any(self.topics):
             raise InputError("bag_recorder needs the out and topics parameters")
         self.topics = [self.resolve_topic_name(t) for t in self.topics if t]
@@ -81,24 +73,7 @@ class BagRecorder(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    use_large_message_profile()
-    rclpy.init(args=args)
-    recorder = None
-    code = 0
-    try:
-        recorder = BagRecorder()
-        rclpy.spin(recorder)
-    except InputError as exc:
-        rclpy.logging.get_logger("bag_recorder").fatal(str(exc))
-        code = 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if recorder is not None:
-            recorder.finish()
-        if rclpy.ok():
-            rclpy.shutdown()
-    sys.exit(code)
+    sys.exit(run_node("bag_recorder", BagRecorder, rclpy.spin, BagRecorder.finish, args))
 
 
 if __name__ == "__main__":

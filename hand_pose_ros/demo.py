@@ -8,7 +8,7 @@
 3. The recorder's bag goes through `bag2json`'s conversion and the official evaluation.
 4. Under the output folder: the report and plots, the overlay images, a 3D plot of predicted against
    true hands, a latency summary.
-5. The same node on the real Aria recording in ../shared/fixtures, through `aria_vrs_player`, writing
+5. The same node on the real Aria recording in data/aria, through `aria_vrs_player`, writing
    its overlays.
 """
 
@@ -26,33 +26,27 @@ import numpy as np
 from PIL import Image
 
 from hand_pose_core.atomic import ensure_dir, write_atomic, write_json_atomic
-from hand_pose_core.bags import (
-    HAND_TOPICS,
-    IMAGE_TOPIC,
-    TAKES_TOPIC,
+from hand_pose_core.bags.messages import decode_image, stamp_ns
+from hand_pose_core.bags.names import DIAGNOSTICS_TOPIC, HAND_TOPICS, IMAGE_TOPIC, OVERLAY_TOPIC, TAKES_TOPIC
+from hand_pose_core.bags.takes import (
     BagContents,
     read_messages,
     read_take_index,
     recorded_hands,
     write_take_bag,
 )
-from hand_pose_core.baselines import mean_pose, predict_mean_pose
-from hand_pose_core.egoexo import Annotations, annotation_path, load_annotations, write_predictions
+from hand_pose_core.egoexo.baselines import mean_pose, predict_mean_pose
+from hand_pose_core.egoexo.formats import Annotations, annotation_path, load_annotations, write_predictions
+from hand_pose_core.egoexo.metrics import evaluate
+from hand_pose_core.egoexo.report import format_table, plot_hands_3d, write_report
 from hand_pose_core.errors import InputError
-from hand_pose_core.metrics import evaluate
-from hand_pose_core.report import format_table, plot_hands_3d, write_report
-from hand_pose_core.rosdata import decode_image, stamp_ns
-from hand_pose_core.synth import SynthConfig, generate
-from hand_pose_core.visualize import contact_sheet
+from hand_pose_core.live.drawing import contact_sheet
+from hand_pose_core.synth.generator import SynthConfig, generate
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
-OVERLAY_TOPIC = "/hand_pose_estimator/overlay"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 DEMO_SPLIT = "test"  # the take scored (the synthetic data set has one take per split)
-# The project's real Aria sample, beside the repository.
-REAL_RECORDING = (
-    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "aria" / "adt_apartment_video.vrs"
-)
+# The repository's real Aria sample (data/README.md).
+REAL_RECORDING = Path(__file__).resolve().parents[1] / "data" / "aria" / "adt_apartment_video.vrs"
 NODE_START_S = 120.0
 # The recorder has matched the node's publishers when it says so; the node's side may lag a little.
 DISCOVERY_SETTLE_S = 1.0

@@ -22,28 +22,33 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray
 from PIL import Image as PILImage
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from hand_pose_core.aria import AriaUndistorter
-from hand_pose_core.bundled import model_or_bundled
-from hand_pose_core.camera import BENCHMARK_CAMERA, ORIENTATIONS, unrotate_points_3d
+from hand_pose_core.bags.messages import NANOSECONDS, camera_from_info, stamp_ns
+from hand_pose_core.bags.names import (
+    DIAGNOSTICS_TOPIC,
+    ESTIMATOR_NODE,
+    HAND_OUTPUTS,
+    MARKERS_OUTPUT,
+    OVERLAY_OUTPUT,
+)
 from hand_pose_core.errors import InputError
-from hand_pose_core.pipeline import FrameResult, HandPosePipeline, PipelineConfig
-from hand_pose_core.rosdata import NANOSECONDS, camera_from_info, stamp_ns
+from hand_pose_core.geometry.aria import AriaUndistorter
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, unrotate_points_3d
+from hand_pose_core.geometry.skeleton import HAND_SIDES
+from hand_pose_core.live.drawing import draw_skeleton
+from hand_pose_core.live.pipeline import FrameResult, HandPosePipeline, PipelineConfig
+from hand_pose_core.runtime.bundled import model_or_bundled
 from hand_pose_core.runtime.engines import BACKENDS
-from hand_pose_core.skeleton import HAND_SIDES
-from hand_pose_core.visualize import draw_skeleton
 from hand_pose_ros.frame_slot import LatestFrameSlot
 from hand_pose_ros.messages import hand_markers, image_array, image_message, pose_array
-from hand_pose_ros.transport import use_large_message_profile
+from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
 
-NODE_NAME = "hand_pose_estimator"
+NODE_NAME = ESTIMATOR_NODE
 CAMERA_SOURCES = ("camera_info", "aria")
 MODES = ("lifter", "potter")
 NEW_RECORDING_GAP_NS = NANOSECONDS  # a jump in stamps (or a step back) starts fresh tracks
@@ -51,31 +56,6 @@ DIAGNOSTICS_PERIOD_S = 1.0
 LOG_THROTTLE_S = 5.0
 CAMERA_INFO_GRACE_S = 1.0  # a first image may arrive just before its camera_info
 OUTPUT_QOS = QoSProfile(depth=10)  # reliable: consumers (RViz, recorders) must not miss hands
-
-
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    default: object
-    description: str
-    floats: tuple[float, float] | None = None
-    integers: tuple[int, int] | None = None
-    choices: tuple[str, ...] = ()
-
-    def descriptor(self) -> ParameterDescriptor:
-        constraints = f"one of: {', '.join(self.choices)}" if self.choices else ""
-        descriptor = ParameterDescriptor(
-            description=self.description, additional_constraints=constraints, read_only=True
-        )
-        if self.floats is not None:
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=self.floats[0], to_value=self.floats[1])
-            ]
-        if self.integers is not None:
-            descriptor.integer_range = [
-                IntegerRange(from_value=self.integers[0], to_value=self.integers[1], step=1)
-            ]
-        return descriptor
 
 
 PARAMETERS = (
@@ -147,15 +127,7 @@ class Counters:
 class HandPoseEstimator(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        for parameter in PARAMETERS:
-            self.declare_parameter(parameter.name, parameter.default, parameter.descriptor())
-        value = {p.name: self.get_parameter(p.name).value for p in PARAMETERS}
-        for parameter in PARAMETERS:
-            if parameter.choices and value[parameter.name] not in parameter.choices:
-                raise InputError(
-                    f"parameter {parameter.name}={value[parameter.name]!r}: expected one of "
-                    f"{', '.join(parameter.choices)}"
-                )
+        value = declare_parameters(self, PARAMETERS)
         self.config = PipelineConfig(
             "detector",
             value["detect_every"],
@@ -186,11 +158,12 @@ class HandPoseEstimator(Node):
             )
         self.create_subscription(Image, value["image_topic"], self._on_image, qos_profile_sensor_data)
         self.hand_publishers = {
-            side: self.create_publisher(PoseArray, f"~/{side}_hand", OUTPUT_QOS) for side in HAND_SIDES
+            side: self.create_publisher(PoseArray, f"~/{HAND_OUTPUTS[side]}", OUTPUT_QOS)
+            for side in HAND_SIDES
         }
-        self.markers = self.create_publisher(MarkerArray, "~/markers", OUTPUT_QOS)
-        self.overlay = self.create_publisher(Image, "~/overlay", qos_profile_sensor_data)
-        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        self.markers = self.create_publisher(MarkerArray, f"~/{MARKERS_OUTPUT}", OUTPUT_QOS)
+        self.overlay = self.create_publisher(Image, f"~/{OVERLAY_OUTPUT}", qos_profile_sensor_data)
+        self.diagnostics = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, OUTPUT_QOS)
         self.counters = Counters()
         self.lock = threading.Lock()
         self.window_start = time.monotonic()
@@ -372,23 +345,7 @@ class HandPoseEstimator(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    use_large_message_profile()
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = HandPoseEstimator()
-        rclpy.spin(node)
-    except InputError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
-        sys.exit(2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    sys.exit(run_node(NODE_NAME, HandPoseEstimator, rclpy.spin, HandPoseEstimator.stop, args))
 
 
 if __name__ == "__main__":

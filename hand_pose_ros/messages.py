@@ -1,6 +1,6 @@
 """Conversions between ROS 2 messages and the numpy arrays `hand_pose_core` works with.
 
-Pixel decoding itself (encodings, row padding) is `hand_pose_core.rosdata`, shared with the offline bag
+Pixel decoding itself (encodings, row padding) is `hand_pose_core.bags.messages`, shared with the offline bag
 tools; this module only builds and unpacks rclpy message objects.
 """
 
@@ -13,8 +13,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker
 
-from hand_pose_core.rosdata import NANOSECONDS, decode_image, encoding_of
-from hand_pose_core.skeleton import BONES, SIDE_COLOURS
+from hand_pose_core.bags.messages import NANOSECONDS, decode_image, encoding_of
+from hand_pose_core.geometry.skeleton import BONES, SIDE_COLOURS
 
 JOINTS_ID, BONES_ID = 0, 1
 JOINT_DIAMETER_M = 0.012

@@ -11,22 +11,22 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from hand_pose_core import cli
-from hand_pose_core.camera import BENCHMARK_CAMERA
-from hand_pose_core.egoexo import (
+from hand_pose_core.egoexo.formats import (
     Annotations,
     FrameAnnotation,
     HandAnnotation,
     Predictions,
     TakeAnnotation,
 )
-from hand_pose_core.models import build_model, save_checkpoint
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
+from hand_pose_core.geometry.skeleton import FINGERS, NUM_JOINTS
+from hand_pose_core.models.checkpoints import build_model, save_checkpoint
+from hand_pose_core.models.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.models.potter import PotterConfig
-from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
-from hand_pose_core.skeleton import FINGERS, NUM_JOINTS
 
-# The shared folder sits beside the repository (also in a clean clone).
-SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
-EGOEXO_TEST_PUBLIC = SHARED_DIR / "fixtures" / "egoexo4d" / "ego_pose_gt_anno_test_public.json"
+# The repository's real files (data/README.md says what each one is).
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+EGOEXO_TEST_PUBLIC = DATA_DIR / "egoexo4d" / "ego_pose_gt_anno_test_public.json"
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +147,7 @@ def run_cli(capsys):
 
 def synthetic_data(tmp_path_factory, name: str, takes: int, frames: int, seed: int) -> Path:
     """A synthetic data set in the release's layout, in a fresh temporary folder."""
-    from hand_pose_core.synth import SynthConfig, generate
+    from hand_pose_core.synth.generator import SynthConfig, generate
 
     root = tmp_path_factory.mktemp(name)
     generate(root, SynthConfig(takes=takes, frames=frames, seed=seed), progress=False)
@@ -192,7 +192,7 @@ def varied_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_detector(varied_data, tmp_path_factory):
     """The hand detector after 18 epochs on `varied_data` (about 2 CPU minutes): its TrainResult."""
-    from hand_pose_core.training import TrainOptions, train
+    from hand_pose_core.learn.training import TrainOptions, train
 
     options = TrainOptions(
         "detector",

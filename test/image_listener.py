@@ -19,7 +19,7 @@ import rclpy
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from hand_pose_core.rosdata import stamp_ns
+from hand_pose_core.bags.messages import stamp_ns
 from hand_pose_ros.transport import use_large_message_profile
 
 

@@ -26,8 +26,8 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from hand_pose_core.camera import BENCHMARK_CAMERA
-from hand_pose_core.rosdata import stamp_ns
+from hand_pose_core.bags.messages import stamp_ns
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 from hand_pose_ros.messages import image_message, make_header
 from hand_pose_ros.transport import use_large_message_profile
 

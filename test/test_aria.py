@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHARED_DIR
+from conftest import DATA_DIR
 from projectaria_tools.core import data_provider
 
-from hand_pose_core import aria
-from hand_pose_core.camera import BENCHMARK_CAMERA, rotate_camera, rotate_image, rotate_points_3d
 from hand_pose_core.errors import InputError
+from hand_pose_core.geometry import aria
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, rotate_camera, rotate_image, rotate_points_3d
 
-RECORDINGS = sorted((SHARED_DIR / "fixtures" / "aria").glob("*.vrs"))
+RECORDINGS = sorted((DATA_DIR / "aria").glob("*.vrs"))
 # Points in front of the camera, within the benchmark view (metres, landscape camera frame).
 POINTS = np.array([[0.0, 0.0, 1.0], [0.3, -0.2, 0.8], [-0.25, 0.3, 0.6], [0.5, 0.4, 1.2], [-0.4, -0.5, 1.5]])
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DIR
+from conftest import DATA_DIR
 
-from hand_pose_core.aria import RGB_LABEL, VrsFrame, vrs_frames
 from hand_pose_core.errors import InputError
+from hand_pose_core.geometry.aria import RGB_LABEL, VrsFrame, vrs_frames
 from hand_pose_ros.processes import ros_env
 
-ADT = SHARED_DIR / "fixtures" / "aria" / "adt_apartment_video.vrs"
-AEA = SHARED_DIR / "fixtures" / "aria" / "aea_recording.vrs"
+ADT = DATA_DIR / "aria" / "adt_apartment_video.vrs"
+AEA = DATA_DIR / "aria" / "aea_recording.vrs"
 SLAM = ("camera-slam-left", "camera-slam-right")
 ALL_CAMERAS = (RGB_LABEL, *SLAM)
 # Frames per stream in the fixtures: (RGB, each SLAM camera).
@@ -156,7 +156,7 @@ def test_player_exits_non_zero_with_one_line_naming_the_problem(tmp_path, proble
     player = run_player(f"vrs_path:={path}", "wait_for_subscribers:=0.0", env=ros_env())
     assert player.returncode == 2
     errors = [
-        line for line in player.stderr.splitlines() if "[ERROR] " in line and "[aria_vrs_player]" in line
+        line for line in player.stderr.splitlines() if "[FATAL] " in line and "[aria_vrs_player]" in line
     ]
     assert len(errors) == 1, player.stderr
     assert (str(path) if problem != "empty" else "vrs_path is empty") in errors[0]
@@ -167,4 +167,4 @@ def test_player_rejects_a_rate_out_of_range():
     player = run_player(f"vrs_path:={ADT}", "rate:=0.0", env=ros_env())
     assert player.returncode == 2
     assert "Traceback" not in player.stderr
-    assert any("[ERROR] " in line and "rate" in line for line in player.stderr.splitlines())
+    assert any("[FATAL] " in line and "rate" in line for line in player.stderr.splitlines())

@@ -7,7 +7,7 @@ import math
 
 from PIL import Image
 
-from hand_pose_core.egoexo import annotation_path
+from hand_pose_core.egoexo.formats import annotation_path
 from hand_pose_ros.demo import run_demo
 
 

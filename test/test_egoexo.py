@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from hand_pose_core.egoexo import (
+from hand_pose_core.egoexo.formats import (
     annotation_path,
     annotations_to_json,
     image_path,

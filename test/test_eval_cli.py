@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hand_pose_core.egoexo import (
+from hand_pose_core.egoexo.formats import (
     annotation_path,
     image_path,
     load_annotations,
@@ -16,7 +16,7 @@ from hand_pose_core.egoexo import (
     write_annotations,
     write_predictions,
 )
-from hand_pose_core.metrics import evaluate
+from hand_pose_core.egoexo.metrics import evaluate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

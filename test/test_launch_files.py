@@ -126,15 +126,9 @@ def estimator_defaults() -> dict:
 
 
 def player_parameters() -> set[str]:
-    tree = ast.parse((ROOT / PACKAGE / "aria_vrs_player.py").read_text())
-    return {
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and getattr(node.func, "attr", None) in ("_declare", "declare_parameter")
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-    }
+    from hand_pose_ros.aria_vrs_player import PARAMETERS
+
+    return {parameter.name for parameter in PARAMETERS}
 
 
 @pytest.fixture(scope="module", params=[HAND_POSE, ARIA_VRS], ids=lambda p: p.name)

@@ -5,8 +5,8 @@ import pytest
 from scipy.optimize import minimize
 from scipy.spatial.transform import Rotation
 
+from hand_pose_core.egoexo.metrics import PCK_THRESHOLDS_MM, evaluate, pck_curve, procrustes_align
 from hand_pose_core.errors import InputError
-from hand_pose_core.metrics import PCK_THRESHOLDS_MM, evaluate, pck_curve, procrustes_align
 
 TIGHT = 1e-9
 
@@ -255,7 +255,7 @@ def test_bad_prediction_shape_in_memory(small_gt, predict):
 
 
 def test_boxes_only_ground_truth_cannot_be_scored(egoexo_test_public):
-    from hand_pose_core.egoexo import load_annotations
+    from hand_pose_core.egoexo.formats import load_annotations
 
     with pytest.raises(InputError, match=rf"{egoexo_test_public}: no 3D ground truth to score against"):
         evaluate({}, load_annotations(egoexo_test_public))

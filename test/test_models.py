@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from hand_pose_core.crop import BOX_SCALE, CropWindow, box_is_usable, normalize_crop, warp_crop
+from hand_pose_core.egoexo.constants import official_joint_stats
 from hand_pose_core.errors import InputError
-from hand_pose_core.models import build_model, load_checkpoint, save_checkpoint
+from hand_pose_core.geometry.crop import BOX_SCALE, CropWindow, box_is_usable, normalize_crop, warp_crop
+from hand_pose_core.models.checkpoints import build_model, load_checkpoint, save_checkpoint
 from hand_pose_core.models.lifter import LifterConfig, PoseLifter
+from hand_pose_core.models.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.models.potter import PotterConfig, PotterHand
-from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
-from hand_pose_core.reference import official_joint_stats
-from hand_pose_core.runtime import TorchEngine
+from hand_pose_core.runtime.torch_engine import TorchEngine
 
 
 def test_lifter_has_the_reference_size():

@@ -9,23 +9,24 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hand_pose_core.camera import BENCHMARK_CAMERA
-from hand_pose_core.crop import CropWindow, normalize_crop, warp_crop
-from hand_pose_core.data import read_image, select_frames
-from hand_pose_core.detection import Detection, decode_detections, frame_input
-from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
+from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
+from hand_pose_core.egoexo.frames import read_image, select_frames
 from hand_pose_core.errors import InputError
-from hand_pose_core.inference import predict_hands
-from hand_pose_core.models import load_checkpoint
-from hand_pose_core.offline import annotated_frames, run_pipeline
-from hand_pose_core.pipeline import GivenHand, HandPosePipeline, PipelineConfig
-from hand_pose_core.placement import solve_translation
-from hand_pose_core.runtime import load_engine
-from hand_pose_core.runtime.engines import OnnxRuntimeEngine, TorchEngine
-from hand_pose_core.runtime.export import CalibrationData, export_model, export_onnx
-from hand_pose_core.skeleton import NUM_JOINTS
-from hand_pose_core.tracking import HandTracker, OneEuroFilter, resolve_sides
-from hand_pose_core.training import TrainOptions, train
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
+from hand_pose_core.geometry.crop import CropWindow, is_mirrored, mirror_joints, normalize_crop, warp_crop
+from hand_pose_core.geometry.placement import solve_translation
+from hand_pose_core.geometry.skeleton import NUM_JOINTS
+from hand_pose_core.learn.datasets import make_dataset, model_inputs, select_hands
+from hand_pose_core.learn.quantization import CalibrationData, export_int8_checked
+from hand_pose_core.learn.training import TrainOptions, train
+from hand_pose_core.live.detection import Detection, decode_detections, frame_input
+from hand_pose_core.live.offline import annotated_frames, run_pipeline
+from hand_pose_core.live.pipeline import GivenHand, HandPosePipeline, PipelineConfig
+from hand_pose_core.live.tracking import HandTracker, OneEuroFilter, resolve_sides
+from hand_pose_core.models.checkpoints import load_checkpoint
+from hand_pose_core.runtime.engines import OnnxRuntimeEngine, load_engine
+from hand_pose_core.runtime.export import export_model, export_onnx
+from hand_pose_core.runtime.torch_engine import TorchEngine
 
 IMAGES = ("image", "undistorted")
 
@@ -137,20 +138,28 @@ def test_tracker_runs_the_detector_every_n_frames_and_when_a_hand_is_lost():
     assert "left" not in tracker.tracks and tracker.needs_detection()
 
 
-@pytest.mark.parametrize("name", ["potter", "potter_mirrored", "lifter"])
-def test_benchmark_mode_reproduces_predict_hands(name, models, data):
-    engine = TorchEngine(load_checkpoint(models[name]))
-    split = "val"
-    annotations = load_annotations(annotation_path(data, split))
-    image_root = data.joinpath(*IMAGES)
+def given_predictions(engine, annotations, image_root):
+    """The benchmark's way to predict annotated hands: the pipeline in `given` mode over every frame."""
     pipeline = HandPosePipeline(engine, BENCHMARK_CAMERA, config=PipelineConfig("given"))
-    run = run_pipeline(pipeline, annotated_frames(annotations, image_root, split, True), progress=False)
-    batched = predict_hands(engine, annotations, image_root, split, progress=False)
-    assert run.num_predicted == batched.num_predicted > 10
-    for take, frames in batched.predictions.items():
-        for frame, hands in frames.items():
-            for side, joints in hands.items():
-                assert np.abs(run.predictions[take][frame][side] - joints).max() < 1e-5
+    return run_pipeline(pipeline, annotated_frames(annotations, image_root, "val", True), progress=False)
+
+
+@pytest.mark.parametrize("name", ["potter", "potter_mirrored", "lifter"])
+def test_benchmark_mode_predicts_what_the_model_gives_on_its_training_inputs(name, models, data):
+    # The pipeline (infer, validation, INT8's cost) and the training datasets prepare a hand alike.
+    engine = TorchEngine(load_checkpoint(models[name]))
+    annotations = load_annotations(annotation_path(data, "val"))
+    image_root = data.joinpath(*IMAGES)
+    run = given_predictions(engine, annotations, image_root)
+    selection = select_hands(annotations, engine.card.name, with_targets=False)
+    dataset = make_dataset(engine.card, selection, image_root, "val")
+    assert run.num_predicted == len(selection.records) > 10
+    for index, record in enumerate(selection.records):
+        inputs = tuple(x[None].numpy() for x in model_inputs(engine.card.name, dataset[index]))
+        raw = engine.infer(inputs)[0]
+        expected = mirror_joints(raw) if is_mirrored(engine.card.mirror_left, record.side) else raw
+        got = run.predictions[record.take_uid][record.frame_number][record.side]
+        assert np.abs(got - expected).max() < 1e-5
 
 
 def test_a_mirroring_model_sees_left_hands_as_right_hands(models, data, tmp_path):
@@ -160,8 +169,8 @@ def test_a_mirroring_model_sees_left_hands_as_right_hands(models, data, tmp_path
     assert OnnxRuntimeEngine(export_onnx(mirroring.loaded, tmp_path / "m.onnx")).card.mirror_left
     annotations = load_annotations(annotation_path(data, "val"))
     image_root = data.joinpath(*IMAGES)
-    ours = predict_hands(mirroring, annotations, image_root, "val", progress=False).predictions
-    theirs = predict_hands(plain, annotations, image_root, "val", progress=False).predictions
+    ours = given_predictions(mirroring, annotations, image_root).predictions
+    theirs = given_predictions(plain, annotations, image_root).predictions
     size, checked = plain.card.input_size, Counter()
     for record in annotations.hands():
         if record.take_uid not in ours or record.side not in ours[record.take_uid].get(
@@ -234,9 +243,10 @@ def test_detector_exports_and_runs_through_the_engines(models, data, tmp_path):
         assert ours.side == theirs.side and abs(ours.score - theirs.score) < 1e-4
         assert np.abs(ours.keypoints - theirs.keypoints).max() < 0.01
     with pytest.raises(InputError, match="INT8 export is for potter and lifter, not detector"):
-        export_model(models["detector"], "onnx", tmp_path / "q.onnx", int8=CalibrationData(data, None))
+        export_int8_checked(models["detector"], tmp_path / "q.onnx", CalibrationData(data, None))
 
 
+@pytest.mark.slow
 def test_detector_learns_to_find_hands_and_the_live_pipeline_scores_offline(
     varied_data, trained_detector, models, tmp_path, run_cli
 ):

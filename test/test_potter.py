@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ast
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import DATA_DIR
 
+from hand_pose_core.models.checkpoints import load_cls_weights
+from hand_pose_core.models.layers import fuse_modules
 from hand_pose_core.models.potter import (
     PatchSplit,
     PoolAttnBlock,
@@ -18,11 +20,9 @@ from hand_pose_core.models.potter import (
     PotterConfig,
     PotterHand,
     SubPixelSplit,
-    fuse_for_inference,
-    load_cls_weights,
 )
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE_DIR = DATA_DIR / "reference"
 BASIC = "poolattnformer_pose.poolattn_cls."
 CLASSIFIER_ONLY = ["head.bias", "head.weight", "norm.bias", "norm.weight"]
 
@@ -174,16 +174,6 @@ def test_load_cls_weights_into_a_narrower_model_fails_loudly():
 # Small configurations
 
 
-def literal_head(model: PotterHand, feature: torch.Tensor) -> torch.Tensor:
-    """The head exactly as the reference writes it (models.md), to check the folded implementation."""
-    n, _, h, w = feature.shape
-    volume = model.final_layer(model.norm1(model.up_sample(feature)))
-    volume = volume.reshape(n, model.config.num_joints, model.config.depth_bins, h, w)
-    volume = model.pose_layer(volume)
-    marginals = torch.cat((volume.sum(dim=(2, 3)), volume.sum(dim=(2, 4)), volume.sum(dim=(3, 4))), dim=2)
-    return model.pose_3d_head(marginals)
-
-
 def literal_mixer(mixer: PoolingAttention, x: torch.Tensor) -> torch.Tensor:
     """Pooling attention written with adaptive pooling, as models.md describes it."""
     b, c, h, w = x.shape
@@ -221,7 +211,7 @@ def test_tiny_config_forward_and_gradients():
             assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
 
-def test_folded_head_equals_the_literal_head():
+def test_folded_head_equals_the_reference_head():
     torch.manual_seed(2)
     model = PotterHand(PotterConfig.tiny()).eval()
     side = model.config.feature_size
@@ -229,7 +219,7 @@ def test_folded_head_equals_the_literal_head():
         for parameter in model.parameters():  # move away from the default init (zero biases, unit scales)
             parameter.add_(0.1 * torch.randn_like(parameter))
         feature = torch.randn(3, 32, side, side)
-        expected = literal_head(model, feature).numpy()
+        expected = model.forward_head_reference(feature).numpy()
         np.testing.assert_allclose(model.forward_head(feature).numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -252,7 +242,7 @@ def test_inference_form_equals_the_model(config):
         for parameter in model.parameters():  # layer scales and norm affines far from 1e-5, 1 and 0
             parameter.add_(0.1 * torch.randn_like(parameter))
     images = torch.randn(2, 3, config.image_size, config.image_size)
-    fused = fuse_for_inference(model)
+    fused = fuse_modules(model)
     assert not any(isinstance(m, (PoolAttnBlock, PatchSplit)) for m in fused.modules())
     assert not any("layer_scale" in name for name, _ in fused.named_parameters())
     with torch.no_grad():

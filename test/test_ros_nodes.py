@@ -12,16 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import SHARED_DIR
+from conftest import DATA_DIR
 
-from hand_pose_core.aria import vrs_frames
-from hand_pose_core.bags import (
-    HAND_TOPICS,
-    IMAGE_TOPIC,
+from hand_pose_core.bags.messages import decode_image
+from hand_pose_core.bags.names import HAND_TOPICS, IMAGE_TOPIC, TAKES_TOPIC
+from hand_pose_core.bags.takes import (
     IMAGE_TYPE,
     POSE_ARRAY_TYPE,
     STRING_TYPE,
-    TAKES_TOPIC,
     TYPESTORE,
     BagContents,
     BagWriter,
@@ -30,11 +28,11 @@ from hand_pose_core.bags import (
     recorded_hands,
     write_take_bag,
 )
-from hand_pose_core.camera import BENCHMARK_CAMERA
-from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
-from hand_pose_core.metrics import evaluate
-from hand_pose_core.rosdata import decode_image
-from hand_pose_core.skeleton import NUM_JOINTS
+from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
+from hand_pose_core.egoexo.metrics import evaluate
+from hand_pose_core.geometry.aria import vrs_frames
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
+from hand_pose_core.geometry.skeleton import NUM_JOINTS
 from hand_pose_ros.estimator import NODE_NAME, PARAMETERS
 from hand_pose_ros.frame_slot import LatestFrameSlot
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
@@ -75,6 +73,7 @@ def test_take_bag_maps_every_stamp_back_to_its_frame(take_bag, varied_data):
     assert index.takes == {uid: take.take_name for uid, take in annotations.takes.items()}
 
 
+@pytest.mark.slow
 def test_round_trip_through_the_live_node_matches_infer(
     take_bag, varied_data, trained_detector, models, tmp_path, run_cli
 ):
@@ -273,7 +272,7 @@ def test_latest_frame_slot_keeps_only_the_newest_and_counts_drops():
 
 def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tmp_path):
     """aria_vrs_player -> hand_pose_estimator (camera_source aria, portrait) -> overlay images."""
-    recording = SHARED_DIR / "fixtures" / "aria" / "adt_apartment_video.vrs"
+    recording = DATA_DIR / "aria" / "adt_apartment_video.vrs"
     stamps = [frame.capture_ns for frame in vrs_frames(recording)]
     env = ros_env()
     parameters = estimator_parameters(models["lifter"], models["detector"]) | {

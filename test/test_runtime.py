@@ -11,13 +11,12 @@ import numpy as np
 import onnx
 import pytest
 
-from hand_pose_core.egoexo import load_predictions
+from hand_pose_core.egoexo.formats import load_predictions
 from hand_pose_core.errors import InputError
-from hand_pose_core.models import build_model, load_checkpoint, save_checkpoint
-from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
-from hand_pose_core.runtime import OnnxRuntimeEngine, TorchEngine, load_engine
+from hand_pose_core.models.checkpoints import build_model, load_checkpoint, save_checkpoint
+from hand_pose_core.models.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.runtime.card import ModelCard, sample_batch
-from hand_pose_core.runtime.engines import choose_backend
+from hand_pose_core.runtime.engines import OnnxRuntimeEngine, choose_backend, load_engine
 from hand_pose_core.runtime.export import export_model, export_onnx, parity_error
 from hand_pose_core.runtime.tensorrt import (
     EngineKey,
@@ -27,6 +26,7 @@ from hand_pose_core.runtime.tensorrt import (
     record_path,
     tensorrt_unavailable,
 )
+from hand_pose_core.runtime.torch_engine import TorchEngine
 
 NO_TENSORRT = tensorrt_unavailable()
 needs_tensorrt = pytest.mark.skipif(

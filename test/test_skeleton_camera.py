@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from hand_pose_core import skeleton
-from hand_pose_core.camera import (
+from hand_pose_core.errors import InputError
+from hand_pose_core.geometry import skeleton
+from hand_pose_core.geometry.camera import (
     BENCHMARK_CAMERA,
     PORTRAIT_FROM_LANDSCAPE,
     PinholeCamera,
@@ -13,7 +14,6 @@ from hand_pose_core.camera import (
     rotate_points_2d,
     rotate_points_3d,
 )
-from hand_pose_core.errors import InputError
 
 # ------------------------------------------------------------------------------------------------- skeleton
 

@@ -10,16 +10,16 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DIR, synthetic_data
+from conftest import DATA_DIR, synthetic_data
 
-from hand_pose_core.data import CropDataset, select_hands
-from hand_pose_core.egoexo import annotation_path, image_path, load_annotations, load_predictions
+from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
+from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.errors import InputError
-from hand_pose_core.metrics import evaluate
-from hand_pose_core.models import load_checkpoint
+from hand_pose_core.learn.datasets import CropDataset, select_hands
+from hand_pose_core.learn.training import TrainOptions, learning_rate_schedule, train
+from hand_pose_core.models.checkpoints import load_checkpoint
+from hand_pose_core.models.normalization import JointNormalizer
 from hand_pose_core.models.potter import PotterConfig, PotterHand
-from hand_pose_core.normalization import JointNormalizer
-from hand_pose_core.training import TrainOptions, learning_rate_schedule, train
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,7 @@ def report_learning(name, result, budget):
     return best["val_mpjpe"], reference
 
 
+@pytest.mark.slow
 def test_lifter_beats_the_mean_pose_by_half(learning_data, tmp_path):
     options = TrainOptions(
         "lifter", learning_data, tmp_path, epochs=60, lr=1e-3, augment=True, progress=False
@@ -70,6 +71,7 @@ def test_lifter_beats_the_mean_pose_by_half(learning_data, tmp_path):
     assert mpjpe <= 0.5 * reference
 
 
+@pytest.mark.slow
 def test_small_potter_beats_the_mean_pose_by_30_percent(diverse_data, tmp_path):
     """The issue's aim: the small POTTER with mirrored left hands and a cosine schedule, a bounded CPU
     budget (6 epochs of 6,720 hands, about 4 minutes on 2 cores). Measured: 31.29 mm against the mean pose's
@@ -160,7 +162,7 @@ def test_small_potter_fits_its_training_hands(small_data, tmp_path):
 
 
 def test_init_cls_loads_imagenet_weights_into_the_basic_stream(small_data, tmp_path, run_cli, caplog):
-    rows = (SHARED_DIR / "reference" / "potter_cls_s12_state_dict.tsv").read_text().splitlines()
+    rows = (DATA_DIR / "reference" / "potter_cls_s12_state_dict.tsv").read_text().splitlines()
     weights = {}
     for row in rows:
         name, shape = row.split("\t")

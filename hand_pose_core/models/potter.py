@@ -8,7 +8,8 @@ normalised wrist-relative 3D joints with a small MLP.
 
 Module and parameter names follow the public reference so that an official checkpoint loads with
 `strict=True` (416 tensors, 14,572,363 parameters, no buffers, at the default configuration).
-`fuse_for_inference` gives the same function with fewer passes over the feature maps, for export.
+`fuse()` on the blocks and splits gives their inference forms (`models.layers.fuse_modules` swaps them
+in): the same function with fewer passes over the feature maps, for export.
 
 Input: (N, 3, S, S) ImageNet-normalised RGB crops, S = `config.image_size`.
 Output: (N, num_joints, 3), the raw normalised joints (no softmax, no soft-argmax): de-normalise with
@@ -17,16 +18,23 @@ the per-joint training statistics to get millimetres.
 
 from __future__ import annotations
 
-import copy
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["PotterConfig", "PotterHand", "fuse_for_inference", "load_cls_weights"]
+from hand_pose_core.models.layers import (
+    DropPath,
+    Mlp,
+    Standardize,
+    group_norm,
+    linear_drop_paths,
+)
+
+__all__ = ["PotterConfig", "PotterHand"]
 
 # The embed-wise half of the pooling attention views every token's C channels as a (32, C/32) grid.
 EMBED_GROUPS = 32
@@ -131,29 +139,6 @@ DEFAULT_CONFIG = PotterConfig()
 # Building blocks
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm with a single group: LayerNorm over (C, H, W) that keeps the channels-first layout."""
-    return nn.GroupNorm(1, channels)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drop a whole residual branch per sample, rescaling the kept ones."""
-
-    def __init__(self, drop_prob: float = 0.0) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"drop_prob={self.drop_prob}"
-
-
 class PatchEmbed(nn.Module):
     """Strided conv that changes resolution and width (stem 7x7/4, between stages 3x3/2)."""
 
@@ -176,6 +161,10 @@ class PatchSplit(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, Cin, 2H, 2W)
         return self.norm(self.proj(x))
+
+    def fuse(self) -> SubPixelSplit:
+        """The inference form: the same function as a sub-pixel convolution."""
+        return SubPixelSplit(self)
 
 
 def _pool_bins(size: int, bins: int) -> list[tuple[int, int]]:
@@ -272,21 +261,6 @@ class PoolingAttention(nn.Module):
         return self.proj2(self.norm(patch + embed))
 
 
-class Mlp(nn.Module):
-    """Channel MLP as two 1x1 convs (keeps the (B, C, H, W) layout)."""
-
-    def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
-        super().__init__()
-        self.fc1 = nn.Conv2d(dim, hidden, 1)
-        self.act = nn.GELU()
-        self.fc2 = nn.Conv2d(hidden, dim, 1)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.drop(self.act(self.fc1(x)))
-        return self.drop(self.fc2(x))
-
-
 class PoolAttnBlock(nn.Module):
     """MetaFormer block with the pooling-attention mixer and per-channel layer scales.
 
@@ -314,18 +288,15 @@ class PoolAttnBlock(nn.Module):
         x = x + self.drop_path(self.layer_scale_1[:, None, None] * self.token_mixer(self.norm1(x)))
         return x + self.drop_path(self.layer_scale_2[:, None, None] * self.mlp(self.norm2(x)))
 
+    def fuse(self) -> FusedPoolAttnBlock:
+        """The inference form: layer scales and norm2's affine folded into convs."""
+        return FusedPoolAttnBlock(self)
+
 
 def _blocks(
     dim: int, depth: int, mlp_ratio: float, drop: float, drop_paths: Sequence[float], ls: float
 ) -> nn.Sequential:
     return nn.Sequential(*(PoolAttnBlock(dim, mlp_ratio, drop, drop_paths[i], ls) for i in range(depth)))
-
-
-def _linear_drop_paths(rate: float, count: int) -> list[float]:
-    """Stochastic depth growing linearly from 0 to `rate` over `count` blocks (the PoolFormer rule)."""
-    if count <= 1:
-        return [0.0] * count
-    return [rate * i / (count - 1) for i in range(count)]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -342,7 +313,7 @@ class BasicStream(nn.Module):
         super().__init__()
         dims = config.embed_dims
         self.patch_embed = PatchEmbed(config.in_chans, dims[0], kernel_size=7, stride=4, padding=2)
-        drop_paths = _linear_drop_paths(config.drop_path_rate, sum(config.layers))
+        drop_paths = linear_drop_paths(config.drop_path_rate, sum(config.layers))
         network: list[nn.Module] = []
         start = 0
         for i, depth in enumerate(config.layers):
@@ -392,7 +363,7 @@ class HighResolutionStream(nn.Module):
         super().__init__()
         dims = config.embed_dims
         total = sum(config.hr_depths)
-        drop_paths = _linear_drop_paths(config.drop_path_rate, total)
+        drop_paths = linear_drop_paths(config.drop_path_rate, total)
         starts = [sum(config.hr_depths[:i]) for i in range(3)]
 
         def blocks(i: int) -> nn.Sequential:
@@ -477,8 +448,18 @@ class PotterHand(nn.Module):
         """(N, 3, S, S) -> the normalised high-resolution feature (N, dims[0], S/4, S/4)."""
         return self.poolattnformer_pose(images)
 
+    def forward_head_reference(self, feature: Tensor) -> Tensor:
+        """(N, dims[0], S/4, S/4) -> (N, J, 3), written as the reference does: the joint volume
+        (N, J, D, H, W), the per-voxel MLP on it, then its x, y and z marginals into `pose_3d_head`.
+        `forward_head` computes the same with far less memory traffic; this form says what it means."""
+        n, _, h, w = feature.shape
+        volume = self.final_layer(self.norm1(self.up_sample(feature)))
+        volume = self.pose_layer(volume.reshape(n, self.config.num_joints, self.config.depth_bins, h, w))
+        marginals = torch.cat((volume.sum(dim=(2, 3)), volume.sum(dim=(2, 4)), volume.sum(dim=(3, 4))), dim=2)
+        return self.pose_3d_head(marginals)
+
     def forward_head(self, feature: Tensor) -> Tensor:
-        """(N, dims[0], S/4, S/4) -> (N, J, 3).
+        """(N, dims[0], S/4, S/4) -> (N, J, 3), equal to `forward_head_reference`.
 
         Computes exactly final_layer -> reshape (N, J, D, H, W) -> pose_layer -> marginal sums ->
         pose_3d_head, but cheaper: the joint volume is the bulk of the model's memory traffic, so
@@ -529,18 +510,6 @@ class PotterHand(nn.Module):
 
 # ---------------------------------------------------------------------------------------------------
 # Inference form: the same function with fewer passes over the feature maps (for export)
-
-
-class Standardize(nn.Module):
-    """GroupNorm with one group and no affine, written so that ONNX gets one InstanceNormalization
-    rather than one followed by a multiply and an add."""
-
-    def __init__(self, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.instance_norm(x.reshape(x.shape[0], 1, -1), eps=self.eps).reshape(x.shape)
 
 
 def _scale_output_channels(conv: nn.Conv2d, scale: Tensor) -> None:
@@ -603,63 +572,3 @@ class SubPixelSplit(nn.Module):
         h, w = x.shape[2:]
         x = F.pixel_shuffle(self.proj(x), 2)  # (B, Cout, 2H+2, 2W+2)
         return self.norm(x[:, :, 1 : 2 * h + 1, 1 : 2 * w + 1])
-
-
-def fuse_for_inference(model: PotterHand) -> PotterHand:
-    """An equal copy of `model` (up to rounding) that runs faster, for export to the engines: layer
-    scales and the MLPs' norm affines folded into convs, the splits as sub-pixel convs. Inference
-    only: it has no drop path, and its state dict is not a POTTER checkpoint's."""
-    fused = copy.deepcopy(model).eval()
-    for parent in list(fused.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, PoolAttnBlock):
-                setattr(parent, name, FusedPoolAttnBlock(child))
-            elif isinstance(child, PatchSplit):
-                setattr(parent, name, SubPixelSplit(child))
-    return fused
-
-
-# ---------------------------------------------------------------------------------------------------
-# Pretrained weights
-
-
-def load_cls_weights(model: PotterHand, state_dict: Mapping[str, Tensor]) -> tuple[list[str], list[str]]:
-    """Load POTTER-cls (ImageNet) weights into the basic stream of `model`, in place.
-
-    Accepts the weights nested under a "state_dict" key and keys with a `module.` prefix (from
-    DataParallel). Returns (loaded, dropped) checkpoint names, without the prefix: the classifier's
-    `norm.*` and `head.*` (and anything else the basic stream lacks) are dropped. The stream's forked
-    norms are loaded when present, otherwise left as they are. Raises ValueError, before changing
-    anything, if a tensor has the wrong shape or one the basic stream needs is missing.
-    """
-    nested = state_dict.get("state_dict")
-    if isinstance(nested, Mapping):
-        state_dict = nested
-    checkpoint = {_strip_prefix(key, "module."): torch.as_tensor(value) for key, value in state_dict.items()}
-    stream = model.poolattnformer_pose.poolattn_cls
-    targets = stream.state_dict()  # tensors sharing storage with the parameters
-
-    dropped = [name for name in checkpoint if name not in targets]
-    mismatched = [
-        f"{name} (checkpoint {tuple(tensor.shape)}, model {tuple(targets[name].shape)})"
-        for name, tensor in checkpoint.items()
-        if name in targets and tensor.shape != targets[name].shape
-    ]
-    missing = [name for name in stream.pretrained_names() if name not in checkpoint]
-    if mismatched or missing:
-        problems = []
-        if mismatched:
-            problems.append("shape mismatch: " + ", ".join(mismatched))
-        if missing:
-            problems.append("missing: " + ", ".join(missing))
-        raise ValueError("cannot load POTTER-cls weights into the basic stream; " + "; ".join(problems))
-
-    loaded = [name for name in checkpoint if name in targets]
-    with torch.no_grad():
-        for name in loaded:
-            targets[name].copy_(checkpoint[name])
-    return loaded, dropped
-
-
-def _strip_prefix(name: str, prefix: str) -> str:
-    return name[len(prefix) :] if name.startswith(prefix) else name

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hand_pose_core.models import LoadedModel, config_dict
-from hand_pose_core.normalization import JointNormalizer, KeypointNormalizer
-from hand_pose_core.skeleton import NUM_JOINTS
+from hand_pose_core.geometry.skeleton import NUM_JOINTS
+from hand_pose_core.models.config import config_dict
+from hand_pose_core.models.normalization import JointNormalizer, KeypointNormalizer
+
+if TYPE_CHECKING:  # checkpoints import torch; a card must not
+    from hand_pose_core.models.checkpoints import LoadedModel
 
 # Names of the graph inputs, in the order the model's forward takes them, and of the output.
 INPUT_NAMES = {"potter": ("image",), "lifter": ("keypoints", "valid"), "detector": ("image",)}

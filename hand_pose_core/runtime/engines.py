@@ -10,98 +10,24 @@ Backends:
 - `tensorrt`: an engine built from the ONNX file and cached (see `hand_pose_core.runtime.tensorrt`).
 
 `load_engine(path, "auto")` picks the fastest backend that can run the file and logs which and why.
+torch is imported only when a torch or TensorRT engine is made (or TensorRT is installed and asked
+about), so a node that runs ONNX models with ONNX Runtime never loads it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hand_pose_core.errors import InputError
-from hand_pose_core.models import LoadedModel, load_checkpoint
-from hand_pose_core.runtime.card import ModelCard
+from hand_pose_core.runtime.base import ENGINE_SUFFIX, ONNX_SUFFIX, Engine, export_command, read_onnx_card
+from hand_pose_core.runtime.tensorrt import tensorrt_unavailable
 
 LOG = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
-MODEL_METADATA_KEY = "hand_pose_ros.model_card"
-ONNX_SUFFIX, ENGINE_SUFFIX = ".onnx", ".engine"
-
-Batch = np.ndarray | tuple[np.ndarray, ...]
-
-
-def export_command(path: Path, kind: str = "onnx", checkpoint: Path | str = "CHECKPOINT") -> str:
-    """The command that makes a missing or broken model file, for error messages."""
-    return f"hand-pose export --checkpoint {checkpoint} --format {kind} --out {path}"
-
-
-def pick_device() -> torch.device:
-    """CUDA when present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-class Engine(ABC):
-    """A loaded model behind one backend."""
-
-    backend: str
-
-    def __init__(self, card: ModelCard, max_batch: int | None = None) -> None:
-        self.card, self.max_batch = card, max_batch
-
-    def infer(self, batch: Batch) -> np.ndarray:
-        """Normalised inputs -> wrist-relative joints in metres, (N, 21, 3) float64; for the detector its
-        packed output (N, 2, 64) (see `hand_pose_core.models.detector`), which needs no normalisation."""
-        output = self.infer_normalized(batch).astype(np.float64)
-        return output if self.card.targets is None else self.card.targets.denormalize(output)
-
-    def infer_normalized(self, batch: Batch) -> np.ndarray:
-        """The raw model output: (N, 21, 3) normalised as the training targets, or the detector's."""
-        inputs = self._check(batch)
-        step = self.max_batch or len(inputs[0])
-        if len(inputs[0]) <= step:
-            return self._run(inputs)
-        return np.concatenate(
-            [self._run(tuple(x[i : i + step] for x in inputs)) for i in range(0, len(inputs[0]), step)]
-        )
-
-    def _check(self, batch: Batch) -> tuple[np.ndarray, ...]:
-        inputs = batch if isinstance(batch, tuple) else (batch,)
-        names = self.card.input_names
-        if len(inputs) != len(names):
-            raise ValueError(
-                f"{self.card.name} takes {len(names)} input(s) ({', '.join(names)}), got {len(inputs)}"
-            )
-        if len({len(x) for x in inputs}) != 1 or not len(inputs[0]):
-            raise ValueError(f"{self.card.name}: inputs must share one non-empty batch dimension")
-        return tuple(
-            np.ascontiguousarray(x, dtype=bool if name == "valid" else np.float32)
-            for name, x in zip(names, inputs, strict=True)
-        )
-
-    @abstractmethod
-    def _run(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-        """One batch of at most `max_batch` through the runtime -> the raw output, float32."""
-
-
-class TorchEngine(Engine):
-    """PyTorch eager: the reference the other backends are checked and timed against."""
-
-    backend = "torch"
-
-    def __init__(self, loaded: LoadedModel) -> None:
-        super().__init__(ModelCard.of(loaded))
-        self.loaded = loaded
-        loaded.model.eval()
-
-    def _run(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-        device = self.loaded.device
-        with torch.inference_mode():
-            output = self.loaded.model(*(torch.from_numpy(x).to(device) for x in inputs))
-        return output.float().cpu().numpy()
 
 
 def onnxruntime_providers() -> list[str]:
@@ -109,19 +35,6 @@ def onnxruntime_providers() -> list[str]:
 
     available = onnxruntime.get_available_providers()
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-
-
-def read_onnx_card(path: Path, metadata: dict[str, str]) -> ModelCard:
-    if MODEL_METADATA_KEY not in metadata:
-        raise InputError(
-            f"{path}: an ONNX file without a hand_pose_ros model card; make it with: {export_command(path)}"
-        )
-    try:
-        return ModelCard.from_json(metadata[MODEL_METADATA_KEY])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            f"{path}: unreadable model card ({exc}); make it again with: {export_command(path)}"
-        ) from None
 
 
 class OnnxRuntimeEngine(Engine):
@@ -161,8 +74,6 @@ class OnnxRuntimeEngine(Engine):
 def choose_backend(path: Path, backend: str = "auto") -> tuple[str, str]:
     """The backend for a model file and why: TensorRT for ONNX files when CUDA and TensorRT are usable,
     else ONNX Runtime; checkpoints run in PyTorch."""
-    from hand_pose_core.runtime.tensorrt import tensorrt_unavailable
-
     if backend not in BACKENDS:
         raise InputError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     path = Path(path)
@@ -196,15 +107,18 @@ def load_engine(
     rebuild: bool = False,
 ) -> Engine:
     """An engine for a checkpoint, an ONNX file or a TensorRT engine; `auto` logs its choice and why."""
-    from hand_pose_core.runtime.tensorrt import engine_for
-
     path = Path(path)
     chosen, why = choose_backend(path, backend)
     LOG.info("%s: %s backend (%s)", path, chosen, why)
     if chosen == "torch":
+        from hand_pose_core.models.checkpoints import load_checkpoint
+        from hand_pose_core.runtime.torch_engine import TorchEngine, pick_device
+
         loaded = load_checkpoint(path)
         loaded.model.to(pick_device())
         return TorchEngine(loaded)
     if chosen == "onnxruntime":
         return OnnxRuntimeEngine(path, threads)
+    from hand_pose_core.runtime.tensorrt import engine_for
+
     return engine_for(path, max_batch=max_batch, rebuild=rebuild)

@@ -1,6 +1,6 @@
-"""ONNX export with a dynamic batch, FP16 graphs for TensorRT, static INT8 quantisation for the CPU,
-and the checks that say what an export costs: parity against PyTorch, and the MPJPE change on real
-(or synthetic) hands."""
+"""ONNX export with a dynamic batch and the model card, FP16 graphs for TensorRT, static INT8
+quantisation for the CPU from calibration batches, and the parity check against PyTorch after every
+export. (INT8's calibration data and its accuracy cost on hands are `hand_pose_core.learn.quantization`.)"""
 
 from __future__ import annotations
 
@@ -15,24 +15,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from hand_pose_core.atomic import atomic_path, write_atomic
-from hand_pose_core.camera import BENCHMARK_CAMERA
-from hand_pose_core.data import model_inputs, select_hands
-from hand_pose_core.egoexo import Annotations, annotation_path, load_annotations
 from hand_pose_core.errors import InputError
-from hand_pose_core.models import LoadedModel, inference_form, load_checkpoint
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
+from hand_pose_core.models.checkpoints import LoadedModel, inference_form, load_checkpoint
+from hand_pose_core.runtime.base import ENGINE_SUFFIX, MODEL_METADATA_KEY, ONNX_SUFFIX, Engine
 from hand_pose_core.runtime.card import ModelCard, sample_batch
-from hand_pose_core.runtime.engines import (
-    ENGINE_SUFFIX,
-    MODEL_METADATA_KEY,
-    ONNX_SUFFIX,
-    Engine,
-    OnnxRuntimeEngine,
-    TorchEngine,
-)
+from hand_pose_core.runtime.engines import OnnxRuntimeEngine
 from hand_pose_core.runtime.tensorrt import engine_for, record_path, tensorrt_unavailable
+from hand_pose_core.runtime.torch_engine import TorchEngine
 
 LOG = logging.getLogger(__name__)
 OPSET = 20  # the first with a Gelu operator, which ONNX Runtime runs as one fused kernel
@@ -118,27 +110,6 @@ def parity_error(engine: Engine, reference: Engine, batch: int = DEFAULT_MAX_BAT
     return float(difference.max() * 1000.0)
 
 
-def model_batches(
-    card: ModelCard,
-    annotations: Annotations,
-    image_root: Path | None,
-    split: str,
-    limit: int,
-    batch: int = 16,
-) -> Iterator[tuple[np.ndarray, ...]]:
-    """Model inputs for up to `limit` hands of a split (calibration data), as numpy batches."""
-    from hand_pose_core.inference import make_dataset
-
-    selection = select_hands(annotations, card.name, with_targets=False)
-    selection.records = selection.records[:limit]
-    if not selection.records:
-        raise InputError(f"{annotations.source}: no usable hands for calibration")
-    dataset = make_dataset(card, selection, image_root, split)
-    for items in DataLoader(dataset, batch_size=batch):
-        ok = items["ok"].numpy()
-        yield tuple(x.numpy()[ok] for x in model_inputs(card.name, items))
-
-
 def quantize_int8(fp32_onnx: Path, out: Path, calibration: Iterator[tuple[np.ndarray, ...]]) -> Path:
     """Static INT8 (QDQ, per-channel signed weights, unsigned activations) of the operators in
     `INT8_OPERATORS`, calibrated on real inputs. Depthwise convolutions stay FP32: they are cheap and
@@ -198,26 +169,6 @@ def export_int8(
         return quantize_int8(source, out, calibration)
 
 
-def leading_takes(annotations: Annotations, hands: int) -> Annotations:
-    """The first takes of a split holding at least `hands` hands (a bounded, reproducible subset)."""
-    takes, count = {}, 0
-    for uid, take in annotations.takes.items():
-        if count >= hands:
-            break
-        takes[uid] = take
-        count += sum(len(frame.hands) for frame in take.frames.values())
-    return Annotations(takes, annotations.source)
-
-
-def mpjpe_of(engine: Engine, annotations: Annotations, image_root: Path | None, split: str) -> float:
-    """Wrist-relative MPJPE (mm) of an engine's predictions on the hands of `annotations`."""
-    from hand_pose_core.inference import predict_hands
-    from hand_pose_core.metrics import evaluate
-
-    result = predict_hands(engine, annotations, image_root, split, batch_size=16, progress=False)
-    return float(evaluate(result.predictions, annotations, offset=True, allow_missing=True)["mpjpe"])
-
-
 @dataclass
 class ExportResult:
     files: list[Path]
@@ -229,21 +180,6 @@ class ExportResult:
     mpjpe_mm: dict[str, float] = field(default_factory=dict)  # INT8: "fp32" and "int8" on validation hands
 
 
-@dataclass(frozen=True)
-class CalibrationData:
-    """Hands for INT8: calibration crops from `train`, the accuracy cost measured on `val`."""
-
-    gt_dir: Path
-    image_dir: Path | None
-    anno_type: str = "manual"
-    hands: int = 300
-
-    def split(self, name: str) -> Annotations:
-        return leading_takes(
-            load_annotations(annotation_path(self.gt_dir, name, anno_type=self.anno_type)), self.hands
-        )
-
-
 def export_model(
     checkpoint: Path,
     fmt: str,
@@ -251,51 +187,36 @@ def export_model(
     *,
     fp16: bool = False,
     max_batch: int = DEFAULT_MAX_BATCH,
-    int8: CalibrationData | None = None,
 ) -> ExportResult:
     """`hand-pose export`: write the ONNX file (or the TensorRT engine and its ONNX file), then check it
     against PyTorch; a file that fails its parity check is not left behind."""
     if fmt not in ("onnx", "tensorrt"):
         raise InputError(f"format {fmt!r}: expected onnx or tensorrt")
-    if int8 is not None and (fp16 or fmt != "onnx"):
-        raise InputError(
-            "INT8 is for ONNX Runtime on the CPU: use --int8 with --format onnx and without --fp16"
-        )
-    if max_batch < 1:
-        raise InputError(f"--max-batch {max_batch}: must be at least 1")
+    check_max_batch(max_batch)
     out = Path(out)
     loaded = load_checkpoint(checkpoint)
-    if int8 is not None and loaded.name not in INT8_OPERATORS:
-        raise InputError(
-            f"{checkpoint}: INT8 export is for {' and '.join(INT8_OPERATORS)}, not {loaded.name}"
-        )
     reference = TorchEngine(loaded)
-    precision = "int8" if int8 is not None else "fp16" if fp16 else "fp32"
+    precision = "fp16" if fp16 else "fp32"
     if fmt == "tensorrt":
         return _export_tensorrt(loaded, reference, out, fp16, max_batch)
     with atomic_path(out) as tmp:
-        if int8 is None:
-            export_onnx(loaded, tmp, fp16=fp16, max_batch=max_batch)
-        else:
-            calibration = model_batches(
-                reference.card, int8.split("train"), int8.image_dir, "train", int8.hands
-            )
-            export_int8(loaded, tmp, calibration, max_batch)
-            val = int8.split("val")
-            mpjpe = {
-                "fp32": mpjpe_of(reference, val, int8.image_dir, "val"),
-                "int8": mpjpe_of(OnnxRuntimeEngine(tmp), val, int8.image_dir, "val"),
-            }
+        export_onnx(loaded, tmp, fp16=fp16, max_batch=max_batch)
         engine = OnnxRuntimeEngine(tmp)
         result = ExportResult(
-            [out], precision, engine.backend, parity_error(engine, reference), engine.card.output_unit, None
+            [out],
+            precision,
+            engine.backend,
+            parity_error(engine, reference),
+            engine.card.output_unit,
+            PARITY_TOLERANCE[precision],
         )
-        if int8 is None:
-            result.tolerance = PARITY_TOLERANCE[precision]
-            _check_parity(result, out)
-        else:
-            result.mpjpe_mm = mpjpe
+        _check_parity(result, out)
     return result
+
+
+def check_max_batch(max_batch: int) -> None:
+    if max_batch < 1:
+        raise InputError(f"--max-batch {max_batch}: must be at least 1")
 
 
 def _check_parity(result: ExportResult, out: Path) -> None:

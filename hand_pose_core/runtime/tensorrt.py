@@ -10,18 +10,18 @@ both build it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hand_pose_core.atomic import write_atomic, write_json_atomic
 from hand_pose_core.errors import InputError
+from hand_pose_core.runtime.base import ENGINE_SUFFIX, ONNX_SUFFIX, Engine, export_command, read_onnx_card
 from hand_pose_core.runtime.card import ModelCard
-from hand_pose_core.runtime.engines import ENGINE_SUFFIX, ONNX_SUFFIX, Engine, export_command, read_onnx_card
 
 LOG = logging.getLogger(__name__)
 RECORD_SUFFIX = ".json"
@@ -29,13 +29,16 @@ WORKSPACE_BYTES = 1 << 30
 
 
 def tensorrt_unavailable() -> str | None:
-    """Why TensorRT cannot run here, or None when CUDA and the tensorrt package are both usable."""
+    """Why TensorRT cannot run here, or None when the tensorrt package and CUDA are both usable.
+
+    The package is looked for first, without importing anything: torch (for CUDA) is loaded only where
+    TensorRT is installed."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return "the tensorrt Python package is not installed"
+    import torch
+
     if not torch.cuda.is_available():
         return "CUDA is not available"
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return "the tensorrt Python package is not installed"
     return None
 
 
@@ -51,6 +54,7 @@ class EngineKey:
     @classmethod
     def current(cls, onnx_path: Path, max_batch: int) -> EngineKey:
         import tensorrt
+        import torch
 
         return cls(file_sha256(onnx_path), torch.cuda.get_device_name(), tensorrt.__version__, max_batch)
 
@@ -180,6 +184,7 @@ class TensorRTEngine(Engine):
                 f"{export_command(engine_path, 'tensorrt')}"
             )
         import tensorrt as trt
+        import torch
 
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = self.runtime.deserialize_cuda_engine(engine_path.read_bytes())
@@ -193,6 +198,8 @@ class TensorRTEngine(Engine):
         self.device = torch.device("cuda")
 
     def _run(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        import torch
+
         keep = []  # the device tensors must live until the copy back has finished
         for name, array in zip(self.card.input_names, inputs, strict=True):
             tensor = torch.from_numpy(array).to(self.device)

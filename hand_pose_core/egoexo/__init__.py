@@ -1,0 +1,1 @@
+"""The Ego-Exo4D hand benchmark: file formats, official constants, metrics, reference baseline, reports."""

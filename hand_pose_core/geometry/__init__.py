@@ -1,0 +1,1 @@
+"""Geometry of hands and cameras: skeleton, pinhole and Aria fisheye cameras, crops, metric placement."""

@@ -1,0 +1,162 @@
+"""The pipeline over the frames of an annotation file: `hand-pose infer`, training's validation and the
+INT8 accuracy cost all predict annotated hands this one way.
+
+Benchmark mode (`given` boxes) predicts every annotated hand from its box or 2D keypoints. Detector mode
+predicts the annotated hands the detector finds; with 2D ground truth at hand it also scores the
+detector, and with 3D ground truth the camera-frame joints (MPJPE, wrist depth error).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hand_pose_core.egoexo.formats import Annotations, Predictions, image_path
+from hand_pose_core.egoexo.frames import FrameRecord, read_image, select_frames
+from hand_pose_core.egoexo.metrics import evaluate, hand_label
+from hand_pose_core.errors import InputError
+from hand_pose_core.live.detection import DetectionScores
+from hand_pose_core.live.pipeline import GivenHand, HandPosePipeline
+
+
+@dataclass
+class PipelineRun:
+    predictions: Predictions = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (hand label, reason)
+    frame_seconds: list[float] = field(default_factory=list)
+    detection: DetectionScores | None = None
+    wrist_depth_errors_mm: list[float] = field(default_factory=list)
+    camera_mpjpe_mm: float | None = None
+
+    @property
+    def num_predicted(self) -> int:
+        return sum(len(hands) for frames in self.predictions.values() for hands in frames.values())
+
+    def latency_ms(self, percentile: float) -> float:
+        return (
+            float(np.percentile(self.frame_seconds, percentile) * 1000)
+            if self.frame_seconds
+            else float("nan")
+        )
+
+
+@dataclass(frozen=True)
+class FrameInput:
+    """A frame to run: its annotation record, and its image or why there is none."""
+
+    record: FrameRecord
+    image: np.ndarray | None = None
+    problem: str | None = None
+
+
+def annotated_frames(
+    annotations: Annotations, image_root: Path | None, split: str, needs_image: bool
+) -> Iterator[FrameInput]:
+    """The frames of an annotation file with their images from the release's folder layout."""
+    if needs_image and image_root is None:
+        raise InputError("POTTER needs --image-dir (undistorted images)")
+    for record in select_frames(annotations):
+        if not needs_image:
+            yield FrameInput(record)
+            continue
+        path = image_path(image_root, split, record.take_name, record.frame_number)
+        image = read_image(path)
+        yield FrameInput(record, image, None if image is not None else f"image cannot be read: {path}")
+
+
+def run_pipeline(
+    pipeline: HandPosePipeline,
+    frames: Iterable[FrameInput],
+    *,
+    absolute: bool = False,
+    truth: Annotations | None = None,
+    progress: bool = True,
+    total: int | None = None,
+) -> PipelineRun:
+    """Every frame through the pipeline; each take starts with fresh tracks. Predictions are kept for the
+    hands each record annotates. `truth` (the same frames with 2D and 3D ground truth) adds the detector's
+    and the camera frame's scores."""
+    camera = pipeline.camera
+    run = PipelineRun(detection=DetectionScores() if truth is not None and pipeline.detector else None)
+    previous_take = None
+    for frame in tqdm(frames, desc="pipeline", unit="frame", total=total, disable=not progress, leave=False):
+        record = frame.record
+        if record.take_uid != previous_take:
+            pipeline.reset()
+            previous_take = record.take_uid
+        labels = {side: hand_label(record.take_uid, record.frame_number, side) for side in record.frame.hands}
+        if frame.problem is not None:
+            run.skipped += [(label, frame.problem) for label in labels.values()]
+            pipeline.reset()
+            continue
+        given = [GivenHand(side, hand.bbox, hand.joints_2d) for side, hand in record.frame.hands.items()]
+        start = time.perf_counter()
+        result = pipeline.process(frame.image, stamp=None, given=given)
+        run.frame_seconds.append(time.perf_counter() - start)
+        explained = set()
+        for side, reason in result.skipped:
+            skipped_sides = list(labels) if side == "frame" else [side] if side in labels else []
+            explained.update(skipped_sides)
+            run.skipped += [(labels[s], reason) for s in skipped_sides]
+        found = {hand.side: hand for hand in result.hands}
+        for side, label in labels.items():
+            hand = found.get(side)
+            if hand is None:
+                if side not in explained:
+                    run.skipped.append((label, "not detected"))
+                continue
+            if absolute and hand.camera is None:
+                run.skipped.append(
+                    (label, "not placed in the camera frame (too few 2D keypoints, or no solution)")
+                )
+                continue
+            frames_of_take = run.predictions.setdefault(record.take_uid, {})
+            frames_of_take.setdefault(record.frame_number, {})[side] = (
+                hand.camera if absolute else hand.relative
+            )
+        if truth is not None:
+            _score_frame(run, result.hands, truth, record, camera.width, camera.height)
+    if truth is not None and absolute and run.predictions:
+        report = evaluate(run.predictions, truth, offset=False, allow_missing=True)
+        run.camera_mpjpe_mm = report["mpjpe"]
+    return run
+
+
+def _score_frame(
+    run: PipelineRun, hands: list, truth: Annotations, record: FrameRecord, width: int, height: int
+) -> None:
+    take = truth.takes.get(record.take_uid)
+    frame = take.frames.get(record.frame_number) if take is not None else None
+    if frame is None:
+        return
+    if run.detection is not None:
+        run.detection.add(hands, frame, width, height)
+    for hand in hands:
+        annotated = frame.hands.get(hand.side)
+        if hand.camera is not None and annotated is not None and annotated.has_3d:
+            run.wrist_depth_errors_mm.append(abs(hand.camera[0, 2] - annotated.joints_3d[0, 2]) * 1000.0)
+
+
+def format_run(run: PipelineRun) -> str:
+    """The pipeline's scores and latency as printed lines."""
+    lines = [
+        f"per-frame latency: p50 {run.latency_ms(50):.1f} ms, p90 {run.latency_ms(90):.1f} ms "
+        f"over {len(run.frame_seconds)} frames"
+    ]
+    if run.detection is not None:
+        scores = run.detection
+        lines.append(
+            f"detection at IoU 0.5: recall {scores.recall:.3f}, precision {scores.precision:.3f}; "
+            f"2D keypoint error {scores.keypoint_error_px:.2f} px"
+        )
+    if run.camera_mpjpe_mm is not None:
+        lines.append(f"camera-frame MPJPE {run.camera_mpjpe_mm:.2f} mm")
+    if run.wrist_depth_errors_mm:
+        errors = run.wrist_depth_errors_mm
+        lines.append(f"wrist depth error: mean {np.mean(errors):.2f} mm, median {np.median(errors):.2f} mm")
+    return "\n".join(lines)

@@ -1,0 +1,40 @@
+"""The small models shipped in models/: trained on synthetic hands only (see each model card there).
+
+They make every tool work out of the box; real images need a checkpoint trained on Ego-Exo4D
+(`hand-pose train`) or the official POTTER baseline checkpoint, which loads as it is.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hand_pose_core.errors import InputError
+
+BUNDLED_FILES = {
+    "potter": "potter_tiny_synth.onnx",
+    "lifter": "lifter_synth.onnx",
+    "detector": "detector_synth.onnx",
+}
+# The source tree (and editable installs), then an installed package's share/ folder.
+SEARCH_PATH = (
+    Path(__file__).resolve().parents[2] / "models",
+    Path(sys.prefix) / "share" / "hand_pose_ros" / "models",
+)
+
+
+def bundled_model(name: str) -> Path:
+    """The bundled model file for `potter`, `lifter` or `detector`."""
+    if name not in BUNDLED_FILES:
+        raise InputError(f"no bundled {name!r} model (there are: {', '.join(BUNDLED_FILES)})")
+    for folder in SEARCH_PATH:
+        path = folder / BUNDLED_FILES[name]
+        if path.is_file():
+            return path
+    places = " or ".join(str(folder) for folder in SEARCH_PATH)
+    raise InputError(f"bundled {name} model {BUNDLED_FILES[name]} not found in {places}")
+
+
+def model_or_bundled(path: Path | str | None, name: str) -> Path:
+    """`path` when one is named, else the bundled model."""
+    return Path(path) if path else bundled_model(name)
