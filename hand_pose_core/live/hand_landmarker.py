@@ -1,0 +1,222 @@
+"""Hand landmarks for live frames: MediaPipe Hands' tracking graph (HandLandmarkTrackingCpu) on our engines.
+
+Per frame: palm detection runs only while fewer than `max_hands` hands are tracked (always in static
+mode); palm regions and the regions tracked from the previous frame's landmarks are merged; the
+landmark model runs once on all regions together; hands whose presence is above the threshold are kept
+and their landmarks give the next frame's regions. Fact numbers refer to `shared/docs/mediapipe_hands.md`
+(section G for this module). The engines are anything with `infer(batch) -> outputs` in the layout
+`PalmEngine` and `LandmarkEngine` describe, so the graph does not care which runtime runs the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from hand_pose_core.live.palms import (
+    ANCHOR_CENTRES,
+    PALM_OUTPUT_WIDTH,
+    PalmDetection,
+    letterbox_input,
+    palm_to_region,
+    palms_from_output,
+)
+from hand_pose_core.live.regions import (
+    RotatedRect,
+    associate_regions,
+    crop_region,
+    project_to_image,
+    region_from_landmarks,
+    rotate_world,
+)
+
+LANDMARK_INPUT_SIZE = 224
+NUM_LANDMARKS = 21
+# The landmark engine's output row: landmarks, presence, P("Left"), world landmarks.
+LANDMARKS, PRESENCE, LEFT_PROBABILITY, WORLD_LANDMARKS = slice(0, 63), 63, 64, slice(65, 128)
+LANDMARK_OUTPUT_WIDTH = 128
+Z_SCALE = 0.4  # fact 26: normalized z = raw z / 224 / 0.4
+PIXEL_SCALE = np.float32(1.0 / 255.0)  # model inputs are pixel/255, as MediaPipe's float conversion
+
+
+class PalmEngine(Protocol):
+    """The palm detector: (N, 3, 192, 192) float32 RGB/255 -> (N, 2016, 19): 18 regressors, score logit."""
+
+    def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class LandmarkEngine(Protocol):
+    """The landmark model: (N, 3, 224, 224) float32 RGB/255 -> (N, 128): 21x3 landmarks in 224-px units,
+    presence, P(MediaPipe's "Left"), 21x3 world landmarks in metres."""
+
+    def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class HandLandmarkerConfig:
+    """MediaPipe Hands' options (fact 7), plus whether the frames are mirrored (selfie views)."""
+
+    max_hands: int = 2
+    min_detection_confidence: float = 0.5  # palm score threshold
+    min_presence_confidence: float = 0.5  # hand presence threshold (MediaPipe's min_tracking_confidence)
+    static_image_mode: bool = False  # True: every frame on its own, palm detection each time
+    mirrored: bool = False  # True: frames are mirrored, so MediaPipe's handedness label is the person's
+
+    def __post_init__(self) -> None:
+        if self.max_hands < 1:
+            raise ValueError(f"max_hands must be at least 1, got {self.max_hands}")
+        for name in ("min_detection_confidence", "min_presence_confidence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class HandResult:
+    """One hand in one frame, in the frame's pixels."""
+
+    side: str  # the person's hand, "left" or "right"
+    handedness_score: float  # confidence in `side`, at least 0.5
+    presence: float
+    keypoints: np.ndarray  # (21, 2) x, y pixels
+    depth: np.ndarray  # (21,) z relative to the wrist, pixels (scaled with the image width, as MediaPipe's z)
+    world: np.ndarray  # (21, 3) metres, origin near the hand's centre
+    box: np.ndarray  # (4,) x1, y1, x2, y2: the tight box of the keypoints
+    region: RotatedRect  # the region the landmarks were read from
+    tracked: bool  # the region came from the previous frame's landmarks, not from a palm
+
+
+@dataclass(frozen=True)
+class FrameDiagnostics:
+    """What happened inside the graph on the last frame, for tests and timing."""
+
+    palm_detection_ran: bool
+    palms: tuple[PalmDetection, ...]
+    palm_regions: tuple[RotatedRect, ...]
+    next_regions: tuple[RotatedRect, ...]  # from this frame's hands, for the next frame
+
+
+NO_FRAME = FrameDiagnostics(False, (), (), ())
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """A contiguous (H, W, 3) uint8 RGB frame from RGB or grey input; ValueError for anything else."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 numpy image, got {getattr(image, 'dtype', type(image).__name__)}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return np.ascontiguousarray(image)
+    raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {image.shape}")
+
+
+def model_input(images: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> (N, 3, S, S) float32 pixel/255, the models' input."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2)) * PIXEL_SCALE
+
+
+class HandLandmarker:
+    """MediaPipe Hands' graph over our engines, with its tracking state between frames."""
+
+    def __init__(
+        self,
+        palm_engine: PalmEngine,
+        landmark_engine: LandmarkEngine,
+        config: HandLandmarkerConfig | None = None,
+    ) -> None:
+        self.palm_engine = palm_engine
+        self.landmark_engine = landmark_engine
+        self.config = config or HandLandmarkerConfig()
+        self.last_frame = NO_FRAME
+        self._tracked: list[RotatedRect] = []
+
+    def reset(self) -> None:
+        """Forget the tracked hands: the next frame starts with palm detection."""
+        self._tracked = []
+        self.last_frame = NO_FRAME
+
+    def process(self, image: np.ndarray) -> list[HandResult]:
+        """The hands in one RGB frame (uint8 (H, W, 3), or grey (H, W) / (H, W, 1)), in MediaPipe's order."""
+        frame = as_rgb(image)
+        height, width = frame.shape[:2]
+        if height == 0 or width == 0:
+            self.reset()
+            return []
+        tracked = [] if self.config.static_image_mode else self._tracked
+        palm_detection_ran = len(tracked) < self.config.max_hands  # fact 36
+        palms = self._detect_palms(frame) if palm_detection_ran else []
+        palm_regions = [palm_to_region(palm, width, height) for palm in palms]
+        regions = [
+            (region, from_tracking)
+            for region, from_tracking in associate_regions(palm_regions, tracked)
+            if region.is_usable(width, height)
+        ]
+        hands, next_regions = self._read_hands(frame, regions)
+        self._tracked = next_regions
+        self.last_frame = FrameDiagnostics(
+            palm_detection_ran, tuple(palms), tuple(palm_regions), tuple(next_regions)
+        )
+        return hands
+
+    def _detect_palms(self, frame: np.ndarray) -> list[PalmDetection]:
+        """The palm detector on the whole frame: its best max_hands palms (sections B and C)."""
+        tensor, padding = letterbox_input(frame)
+        raw = np.asarray(self.palm_engine.infer(model_input(tensor[None])))
+        if raw.shape != (1, len(ANCHOR_CENTRES), PALM_OUTPUT_WIDTH):
+            raise ValueError(f"palm engine returned shape {raw.shape}, expected (1, 2016, 19)")
+        return palms_from_output(raw[0], padding, self.config.min_detection_confidence, self.config.max_hands)
+
+    def _read_hands(
+        self, frame: np.ndarray, regions: list[tuple[RotatedRect, bool]]
+    ) -> tuple[list[HandResult], list[RotatedRect]]:
+        """The landmark model on every region in one batch: the hands above the presence threshold (fact
+        29) and the regions their landmarks give for the next frame."""
+        if not regions:
+            return [], []
+        crops = np.stack([crop_region(frame, region, LANDMARK_INPUT_SIZE) for region, _ in regions])
+        outputs = np.asarray(self.landmark_engine.infer(model_input(crops)), dtype=np.float64)
+        if outputs.shape != (len(regions), LANDMARK_OUTPUT_WIDTH):
+            raise ValueError(f"landmark engine returned {outputs.shape}, expected ({len(regions)}, 128)")
+        height, width = frame.shape[:2]
+        hands, next_regions = [], []
+        for (region, from_tracking), output in zip(regions, outputs, strict=True):
+            presence = float(output[PRESENCE])
+            crop_points = output[LANDMARKS].reshape(NUM_LANDMARKS, 3) / LANDMARK_INPUT_SIZE
+            crop_points[:, 2] /= Z_SCALE
+            landmarks = project_to_image(crop_points, region)
+            if not (presence > self.config.min_presence_confidence and np.isfinite(landmarks).all()):
+                continue
+            hands.append(self._hand(output, presence, landmarks, region, from_tracking, width, height))
+            next_regions.append(region_from_landmarks(landmarks, width, height))
+        return hands, next_regions
+
+    def _hand(
+        self,
+        output: np.ndarray,
+        presence: float,
+        landmarks: np.ndarray,
+        region: RotatedRect,
+        from_tracking: bool,
+        width: int,
+        height: int,
+    ) -> HandResult:
+        """One kept hand in pixels. MediaPipe labels handedness as seen in a mirrored (selfie) image
+        (facts 30-31): its "Left" is the person's right hand unless the frame is mirrored."""
+        p_left = float(output[LEFT_PROBABILITY])
+        label_is_left = p_left >= 0.5
+        is_left = label_is_left if self.config.mirrored else not label_is_left
+        keypoints = landmarks[:, :2] * (width, height)
+        return HandResult(
+            side="left" if is_left else "right",
+            handedness_score=max(p_left, 1.0 - p_left),
+            presence=presence,
+            keypoints=keypoints,
+            depth=landmarks[:, 2] * width,
+            world=rotate_world(output[WORLD_LANDMARKS].reshape(NUM_LANDMARKS, 3), region.rotation),
+            box=np.concatenate([keypoints.min(axis=0), keypoints.max(axis=0)]),
+            region=region,
+            tracked=from_tracking,
+        )
