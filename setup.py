@@ -38,6 +38,7 @@ setup(
         "onnx>=1.16",
         "onnxscript>=0.2",
         "onnxruntime>=1.18",
+        "opencv-python-headless>=4.8",
         "rosbags>=0.10",
     ],
     extras_require={
@@ -50,7 +51,9 @@ setup(
             "ros-jazzy-diagnostic-msgs",
         ],
         "tensorrt": ["tensorrt>=10"],  # on a CUDA machine
-        "dev": ["pytest>=8", "ruff>=0.6"],
+        # tflite reads MediaPipe's .tflite files (`hand-pose import-mediapipe`); ai-edge-litert is the TFLite
+        # reference interpreter the tests check the converted models against.
+        "dev": ["pytest>=8", "ruff>=0.6", "tflite>=2.18", "ai-edge-litert>=2.3"],
     },
     entry_points={
         "console_scripts": [

@@ -1,7 +1,8 @@
-"""Atomic file writes: a reader never sees a half-written file, even after an interrupt."""
+"""Files: atomic writes (no reader ever sees a half-written file, even after an interrupt) and hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -52,3 +53,12 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
 def write_json_atomic(path: Path, data: Any, indent: int | None = None) -> Path:
     """Write JSON (bare NaN literals allowed, as the Ego-Exo4D release does) atomically."""
     return write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=indent)))
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

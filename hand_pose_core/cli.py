@@ -308,23 +308,132 @@ def _bench(args: argparse.Namespace) -> None:
     print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _import_mediapipe(args: argparse.Namespace) -> None:
+    from hand_pose_core.runtime.mediapipe import WHEEL_REQUIREMENT, import_mediapipe
+
+    print(f"{WHEEL_REQUIREMENT}: {args.wheel or 'pip download --no-deps'}")
+    for model in import_mediapipe(args.out, args.wheel):
+        print(f"wrote {model.path} (parity with our PyTorch module: {model.parity:.1e})")
+
+
+def _detect(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
+    from hand_pose_core.live.photos import detect_hands, image_files, write_hands_json, write_overlays
+    from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
+
+    paths = image_files(args.inputs)
+    if args.focal is not None and not args.focal > 0:
+        raise InputError(f"--focal {args.focal}: must be a positive number of pixels")
+    pose = model_or_bundled(args.model, args.lifting) if args.lifting != "world" else None
+    config = PipelineConfig(min_score=args.min_score, orientation=args.orientation, variant=args.variant)
+    pipeline = HandPosePipeline.load(
+        pose, BENCHMARK_CAMERA, config=config, backend=args.backend, threads=args.threads
+    )
+    images = []
+    for image in tqdm(detect_hands(pipeline, paths, args.focal), total=len(paths), unit="image", leave=False):
+        images.append(image)
+        found = ", ".join(f"{h.side} {h.score:.2f}" for h in image.hands) or "no hand"
+        tqdm.write(f"{image.path}: {found if image.problem is None else 'skipped: ' + image.problem}")
+    print(f"wrote {write_hands_json(images, args.out)}")
+    if args.overlays:
+        print(f"wrote {len(write_overlays(images, args.overlays))} overlays in {args.overlays}")
+    unreadable = [image for image in images if image.problem is not None]
+    if unreadable:
+        raise InputError(
+            f"{len(unreadable)} of {len(images)} images not processed, first {unreadable[0].path}"
+        )
+
+
+def _shared_options() -> dict[str, argparse.ArgumentParser]:
+    """Options several commands take, declared once (argparse parents)."""
+    from hand_pose_core.egoexo.formats import ANNOTATION_TYPES, SPLITS
     from hand_pose_core.runtime.engines import BACKENDS
 
+    def parent() -> argparse.ArgumentParser:
+        return argparse.ArgumentParser(add_help=False)
+
+    annotations = parent()
+    annotations.add_argument("--anno-type", default="manual", choices=ANNOTATION_TYPES)
+    dataset = parent()
+    dataset.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
+    images = parent()
+    images.add_argument("--image-dir", type=Path, help="undistorted image root (<split>/<take>/<frame>.jpg)")
+    split = parent()
+    split.add_argument("--split", default="test", choices=SPLITS)
+    engines = parent()
+    engines.add_argument(
+        "--backend", default="auto", choices=BACKENDS, help="auto: TensorRT, else ONNX Runtime"
+    )
+    engines.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")
+    presence = parent()
+    presence.add_argument(
+        "--min-score", type=float, default=0.5, help="presence probability for a hand to count"
+    )
+    tracking = parent()
+    tracking.add_argument(
+        "--detect-every", type=int, default=1, help="POTTER: run the detector every N frames"
+    )
+    return {
+        "annotations": annotations,
+        "dataset": dataset,
+        "images": images,
+        "split": split,
+        "engines": engines,
+        "presence": presence,
+        "tracking": tracking,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hand-pose",
-        description="Egocentric 3D hand pose: Ego-Exo4D evaluation, synthetic data, training and inference.",
+        description="Egocentric 3D hand pose: real and synthetic images, Ego-Exo4D evaluation, training and "
+        "inference.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    detect_every_help = "POTTER: run the detector every N frames"
-    min_score_help = "presence probability for a detected hand to count"
+    shared = _shared_options()
 
     def command(
-        name: str, run: Callable[[argparse.Namespace], None], help_text: str
+        name: str, run: Callable[[argparse.Namespace], None], help_text: str, *parents: str
     ) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(
+            name, help=help_text, description=help_text, parents=[shared[p] for p in parents]
+        )
         sub.set_defaults(run=run)
         return sub
+
+    de = command(
+        "detect",
+        _detect,
+        "Find the hands in image files of any size: side, score, box, 2D keypoints and 3D joints as JSON.",
+        "engines",
+        "presence",
+    )
+    de.add_argument("inputs", type=Path, nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders")
+    de.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    de.add_argument("--overlays", type=Path, help="folder for the images with the hands drawn (PNG)")
+    de.add_argument(
+        "--focal",
+        type=float,
+        help="focal length in pixels of every image (default: a 65-degree field of view across the longer "
+        "side); it sets the hands' distance",
+    )
+    de.add_argument(
+        "--lifting",
+        choices=("world", "lifter", "potter"),
+        default="world",
+        help="3D: MediaPipe's world landmarks (default), or our lifter or POTTER (bundled unless --model)",
+    )
+    de.add_argument("--model", type=Path, help="the lifter or POTTER model file for --lifting")
+    de.add_argument(
+        "--orientation",
+        choices=("portrait", "landscape"),
+        default="portrait",
+        help="portrait: upright, as photos are; landscape: turned on its side as Aria's RGB camera records",
+    )
+    de.add_argument("--variant", choices=("full", "lite"), default="full", help="MediaPipe's models")
 
     ev = command("eval", _eval, "Score a submission against processed ground truth, as the official script.")
     ev.add_argument("--pred", type=Path, required=True, help="submission JSON")
@@ -342,12 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--targets", type=Path, required=True, help="hands to predict (e.g. test public boxes)")
     mp.add_argument("--out", type=Path, required=True, help="submission JSON to write")
 
-    cd = command(
-        "check-data", _check_data, "Check a dataset: annotation files load and every frame has its image."
+    command(
+        "check-data",
+        _check_data,
+        "Check a dataset: annotation files load and every frame has its image.",
+        "dataset",
+        "images",
+        "annotations",
     )
-    cd.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
-    cd.add_argument("--image-dir", type=Path, help="undistorted image root (<split>/<take>/<frame>.jpg)")
-    cd.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
     sy = command("synth", _synth, "Generate a synthetic dataset in the Ego-Exo4D release layout.")
     sy.add_argument("--out", type=Path, required=True, help="output folder")
     sy.add_argument("--takes", type=int, default=6, help="takes (split about 70/15/15 into train/val/test)")
@@ -355,11 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--seed", type=int, default=0)
     sy.add_argument("--raw", action="store_true", help="also write 1408x1408 fisheye frames and calibration")
 
-    tr = command("train", _train, "Train POTTER or the lifter on processed ground truth (masked MSE, Adam).")
+    tr = command(
+        "train",
+        _train,
+        "Train POTTER, the lifter or the hand detector on processed ground truth (POTTER and the lifter with "
+        "masked MSE and Adam, as the baselines). POTTER and the detector need --image-dir.",
+        "dataset",
+        "images",
+        "annotations",
+    )
     tr.add_argument("--model", choices=("potter", "lifter", "detector"), required=True)
-    tr.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
-    tr.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER, detector)")
-    tr.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
     tr.add_argument("--init-cls", type=Path, help="POTTER-cls S12 ImageNet weights for the basic stream")
     tr.add_argument("--pretrained", type=Path, help="start from this checkpoint's weights (ours or official)")
     tr.add_argument("--resume", type=Path, help="continue this checkpoint's training (optimizer, epoch)")
@@ -390,17 +506,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--tiny", action="store_true", help="the small POTTER configuration (tests, demo)")
     tr.add_argument("--out", type=Path, default=Path("out/train"), help="checkpoints and TensorBoard logs")
 
-    inf = command("infer", _infer, "Predict every hand of a split and write the submission format.")
+    inf = command(
+        "infer",
+        _infer,
+        "Predict every hand of a split and write the submission format (POTTER needs --image-dir).",
+        "dataset",
+        "images",
+        "split",
+        "annotations",
+        "engines",
+        "presence",
+        "tracking",
+    )
     inf.add_argument(
         "--checkpoint",
         type=Path,
         help="a checkpoint (ours or official POTTER), an exported .onnx file or a TensorRT .engine "
         "(default: the bundled POTTER)",
     )
-    inf.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
-    inf.add_argument("--image-dir", type=Path, help="undistorted image root (POTTER)")
-    inf.add_argument("--split", default="test", choices=("train", "val", "test"))
-    inf.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
     inf.add_argument(
         "--boxes",
         choices=("annotation", "detector"),
@@ -413,22 +536,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="detector checkpoint or ONNX file for --boxes detector (default: bundled)",
     )
-    inf.add_argument("--detect-every", type=int, default=1, help=detect_every_help)
-    inf.add_argument("--min-score", type=float, default=0.5, help=min_score_help)
     inf.add_argument(
         "--absolute", action="store_true", help="write camera-frame joints (score without --offset)"
     )
     inf.add_argument("--out", type=Path, required=True, help="submission JSON to write")
-    inf.add_argument("--backend", default="auto", choices=BACKENDS, help="auto: TensorRT, else ONNX Runtime")
-    inf.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")
 
     eb = command(
-        "egoexo2bag", _egoexo2bag, "Write a split's frames as an MCAP bag of images the node can play."
+        "egoexo2bag",
+        _egoexo2bag,
+        "Write a split's frames as an MCAP bag of images the node can play.",
+        "dataset",
+        "split",
+        "annotations",
     )
-    eb.add_argument("--gt-dir", type=Path, required=True, help="folder holding annotation/<type>/*.json")
     eb.add_argument("--image-dir", type=Path, required=True, help="undistorted image root")
-    eb.add_argument("--split", default="test", choices=("train", "val", "test"))
-    eb.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
     eb.add_argument(
         "--raw",
         action="store_true",
@@ -441,23 +562,29 @@ def build_parser() -> argparse.ArgumentParser:
     bj.add_argument("bag", type=Path, help="a bag with the node's left/right hand topics and the take index")
     bj.add_argument("--out", type=Path, required=True, help="submission JSON to write (camera-frame joints)")
 
-    ev_bag = command("eval-bag", _eval_bag, "Run the live pipeline over a take bag's images and score it.")
+    ev_bag = command(
+        "eval-bag",
+        _eval_bag,
+        "Run the live pipeline (the detector) over a take bag's images and score it.",
+        "engines",
+        "presence",
+        "tracking",
+    )
     ev_bag.add_argument("bag", type=Path, help="a bag from `hand-pose egoexo2bag`")
     ev_bag.add_argument("--gt", type=Path, required=True, help="ground truth with 3D for the bag's frames")
     ev_bag.add_argument(
         "--checkpoint", type=Path, help="POTTER or lifter model file (default: the bundled lifter)"
     )
     ev_bag.add_argument("--detector", type=Path, help="detector model file (default: the bundled one)")
-    ev_bag.add_argument("--detect-every", type=int, default=1, help=detect_every_help)
-    ev_bag.add_argument("--min-score", type=float, default=0.5, help=min_score_help)
-    ev_bag.add_argument("--backend", default="auto", choices=BACKENDS)
-    ev_bag.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")
     ev_bag.add_argument(
         "--out", type=Path, default=Path("out/eval_bag"), help="folder for pred.json and the report"
     )
 
     ex = command(
-        "export", _export, "Export a checkpoint to ONNX or a TensorRT engine and check it against PyTorch."
+        "export",
+        _export,
+        "Export a checkpoint to ONNX or a TensorRT engine and check it against PyTorch.",
+        "annotations",
     )
     ex.add_argument("--checkpoint", type=Path, required=True, help="ours or an official POTTER checkpoint")
     ex.add_argument("--format", choices=("onnx", "tensorrt"), required=True)
@@ -473,10 +600,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--gt-dir", type=Path, help="INT8: calibrate on train hands, measure the cost on val hands"
     )
     ex.add_argument("--image-dir", type=Path, help="INT8 POTTER: undistorted image root")
-    ex.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
     ex.add_argument("--calibration-hands", type=int, default=300, help="INT8: hands per split to use")
 
-    be = command("bench", _bench, "Latency and throughput of every usable backend against PyTorch eager.")
+    be = command(
+        "bench",
+        _bench,
+        "Latency and throughput of every usable backend against PyTorch eager.",
+        "annotations",
+    )
     be.add_argument("--models", nargs="+", choices=("potter", "lifter"), default=["potter", "lifter"])
     be.add_argument("--potter-checkpoint", type=Path, help="default: official size, seeded random weights")
     be.add_argument("--lifter-checkpoint", type=Path, help="default: reference size, seeded random weights")
@@ -487,8 +618,15 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--no-int8", action="store_true", help="skip INT8 quantisation")
     be.add_argument("--gt-dir", type=Path, help="INT8 calibration and accuracy data (default: synthetic)")
     be.add_argument("--image-dir", type=Path, help="undistorted image root for --gt-dir")
-    be.add_argument("--anno-type", default="manual", choices=("manual", "auto"))
     be.add_argument("--out", type=Path, default=Path("out/bench"), help="folder for bench.json and bench.png")
+    im = command(
+        "import-mediapipe",
+        _import_mediapipe,
+        "Convert MediaPipe Hands' palm detector and hand landmark model (full and lite) from the PyPI wheel "
+        "to ONNX files with model cards, checked against our PyTorch modules.",
+    )
+    im.add_argument("--out", type=Path, default=Path("models"), help="folder for the ONNX files")
+    im.add_argument("--wheel", type=Path, help="a downloaded mediapipe wheel (default: pip downloads it)")
     return parser
 
 

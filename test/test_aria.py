@@ -11,7 +11,7 @@ from projectaria_tools.core import data_provider
 
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry import aria
-from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, rotate_camera, rotate_image, rotate_points_3d
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, Turn
 
 RECORDINGS = sorted((DATA_DIR / "aria").glob("*.vrs"))
 # Points in front of the camera, within the benchmark view (metres, landscape camera frame).
@@ -32,8 +32,12 @@ def test_points_land_where_the_benchmark_camera_projects_them(recording, orienta
         raw[v - 3 : v + 4, u - 3 : u + 4] = 255
     image = undistorter.undistort(raw)
     assert image.shape == (512, 512)
-    expected = rotate_camera(BENCHMARK_CAMERA, orientation).project(rotate_points_3d(POINTS, orientation))
-    assert undistorter.camera == rotate_camera(BENCHMARK_CAMERA, orientation)
+    expected = (
+        Turn("landscape", orientation)
+        .camera(BENCHMARK_CAMERA)
+        .project(Turn("landscape", orientation).points_3d(POINTS))
+    )
+    assert undistorter.camera == Turn("landscape", orientation).camera(BENCHMARK_CAMERA)
     for u, v in expected:
         window = image[int(v) - 6 : int(v) + 7, int(u) - 6 : int(u) + 7].astype(float)
         assert window.sum() > 0, f"no dot near {(u, v)}"
@@ -54,8 +58,10 @@ def test_real_frame_undistorts_with_a_fisheye_valid_mask():
     assert 0.5 < landscape.valid_mask.mean() < 0.8
     assert landscape.valid_mask[255, 255] and not landscape.valid_mask[0, 0]
     assert image[landscape.valid_mask].mean() > 5 * max(image[~landscape.valid_mask].mean(), 1e-3)
-    np.testing.assert_array_equal(portrait.undistort(raw), rotate_image(image, "portrait"))
-    np.testing.assert_array_equal(portrait.valid_mask, rotate_image(landscape.valid_mask, "portrait"))
+    np.testing.assert_array_equal(portrait.undistort(raw), Turn("landscape", "portrait").image(image))
+    np.testing.assert_array_equal(
+        portrait.valid_mask, Turn("landscape", "portrait").image(landscape.valid_mask)
+    )
 
 
 def test_synthetic_calibration_round_trips_through_a_file(tmp_path):

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from litert_models import landmark_engine, palm_engine
 
+from hand_pose_core.errors import InputError
 from hand_pose_core.live.hand_landmarker import HandLandmarker, HandLandmarkerConfig
 from hand_pose_core.live.palms import ANCHOR_CENTRES, weighted_nms
 from hand_pose_core.live.regions import RotatedRect, associate_regions, crop_region, normalize_radians
@@ -219,8 +220,8 @@ def test_grey_frames_are_the_rgb_frame_of_their_grey():
     "frame",
     [np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8), np.zeros((2, 8, 8, 3), np.uint8), [[0]]],
 )
-def test_wrong_frames_raise_a_value_error(frame):
-    with pytest.raises(ValueError, match="expected"):
+def test_wrong_frames_raise_an_input_error(frame):
+    with pytest.raises(InputError, match="expected"):
         HandLandmarker(*engines("lite")).process(frame)
 
 

@@ -20,22 +20,20 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from ai_edge_litert.interpreter import Interpreter
 from torch import nn
 
+from hand_pose_core.atomic import file_sha256
 from hand_pose_core.models import hand_landmarks
 from hand_pose_core.models.hand_landmarks import HandLandmarkConfig
-from hand_pose_core.models.onnx_fp16 import store_weights_as_fp16
 from hand_pose_core.models.palm_detector import NUM_COORDS, PalmDetectorConfig
 from hand_pose_core.models.tflite import (
     OFFICIAL_SHA256,
-    file_sha256,
     hand_landmarks_from_tflite,
     palm_detector_from_tflite,
     read_tflite_signature,
 )
-
-pytest.importorskip("tflite")  # the loader reads the files with it
-litert = pytest.importorskip("ai_edge_litert.interpreter")  # the reference
+from hand_pose_core.runtime.export import store_weights_as_fp16
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIAPIPE = REPO / "data" / "mediapipe"
@@ -114,7 +112,7 @@ class Case:
 
 
 def interpreter_outputs(path: Path, inputs: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
-    interpreter = litert.Interpreter(model_path=str(path))
+    interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     (source,) = interpreter.get_input_details()
     outputs = interpreter.get_output_details()

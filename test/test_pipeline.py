@@ -193,7 +193,7 @@ def test_bad_frames_give_empty_or_partial_results_never_an_exception(models, dat
     pose = TorchEngine(load_checkpoint(models["potter"]))
     detector = TorchEngine(load_checkpoint(models["detector"]))
     pipeline = HandPosePipeline(
-        pose, BENCHMARK_CAMERA, detector, PipelineConfig(min_score=0.0, smoothing=True)
+        pose, BENCHMARK_CAMERA, detector, PipelineConfig("detector", min_score=0.0, smoothing=True)
     )
     frames = {
         "black": np.zeros((512, 512, 3), np.uint8),
@@ -213,7 +213,7 @@ def test_bad_frames_give_empty_or_partial_results_never_an_exception(models, dat
     ):
         result = pipeline.process(frame, stamp=2.0)
         assert result.hands == [] and message in result.skipped[0][1]
-    nobody = HandPosePipeline(pose, BENCHMARK_CAMERA, detector, PipelineConfig(min_score=1.1))
+    nobody = HandPosePipeline(pose, BENCHMARK_CAMERA, detector, PipelineConfig("detector", min_score=1.1))
     assert nobody.process(frames["black"]).hands == []  # no hand found: an empty result
     given = HandPosePipeline(pose, BENCHMARK_CAMERA, config=PipelineConfig("given"))
     result = given.process(

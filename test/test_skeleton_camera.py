@@ -9,10 +9,7 @@ from hand_pose_core.geometry.camera import (
     BENCHMARK_CAMERA,
     PORTRAIT_FROM_LANDSCAPE,
     PinholeCamera,
-    rotate_camera,
-    rotate_image,
-    rotate_points_2d,
-    rotate_points_3d,
+    Turn,
 )
 
 # ------------------------------------------------------------------------------------------------- skeleton
@@ -149,42 +146,46 @@ WIDE_CAMERA = PinholeCamera(fx=310.0, fy=290.0, cx=330.0, cy=236.0, width=640, h
 def test_portrait_follows_the_documented_formulas():
     points = np.array([[10.0, 20.0], [0.0, 0.0], [511.0, 511.0]])
     np.testing.assert_array_equal(
-        rotate_points_2d(points, 512, "portrait"), [[512 - 20 - 1, 10], [511, 0], [0, 511]]
+        Turn("landscape", "portrait").points_2d(points, 512, 512), [[512 - 20 - 1, 10], [511, 0], [0, 511]]
     )
     np.testing.assert_array_equal(PORTRAIT_FROM_LANDSCAPE, [[0, -1, 0], [1, 0, 0], [0, 0, 1]])
-    np.testing.assert_array_equal(rotate_points_3d(np.array([1.0, 2.0, 3.0]), "portrait"), [-2.0, 1.0, 3.0])
     np.testing.assert_array_equal(
-        rotate_points_3d(np.array([[1.0, 2.0, 3.0]]), "portrait"), [PORTRAIT_FROM_LANDSCAPE @ [1, 2, 3]]
+        Turn("landscape", "portrait").points_3d(np.array([1.0, 2.0, 3.0])), [-2.0, 1.0, 3.0]
+    )
+    np.testing.assert_array_equal(
+        Turn("landscape", "portrait").points_3d(np.array([[1.0, 2.0, 3.0]])),
+        [PORTRAIT_FROM_LANDSCAPE @ [1, 2, 3]],
     )
 
 
 def test_landscape_is_the_identity():
     image = np.arange(12).reshape(3, 4)
     points = np.array([[1.5, 2.0]])
-    assert rotate_image(image, "landscape") is image
-    np.testing.assert_array_equal(rotate_points_2d(points, 3, "landscape"), points)
-    np.testing.assert_array_equal(rotate_points_3d(np.ones((2, 3)), "landscape"), np.ones((2, 3)))
-    assert rotate_camera(WIDE_CAMERA, "landscape") == WIDE_CAMERA
+    assert Turn("landscape", "landscape").image(image) is image
+    np.testing.assert_array_equal(Turn("landscape", "landscape").points_2d(points, 4, 3), points)
+    np.testing.assert_array_equal(Turn("landscape", "landscape").points_3d(np.ones((2, 3))), np.ones((2, 3)))
+    assert Turn("landscape", "landscape").camera(WIDE_CAMERA) == WIDE_CAMERA
 
 
 def test_portrait_image_undoes_the_benchmark_rot90():
     image = np.arange(24).reshape(4, 6)
-    portrait = rotate_image(image, "portrait")
+    portrait = Turn("landscape", "portrait").image(image)
     assert portrait.shape == (6, 4)
     np.testing.assert_array_equal(np.rot90(portrait), image)  # the benchmark's np.rot90 turns it back
     colour = np.arange(4 * 6 * 3).reshape(4, 6, 3)
     np.testing.assert_array_equal(
-        rotate_image(colour, "portrait")[..., 1], rotate_image(colour[..., 1], "portrait")
+        Turn("landscape", "portrait").image(colour)[..., 1],
+        Turn("landscape", "portrait").image(colour[..., 1]),
     )
 
 
 @pytest.mark.parametrize(("x", "y"), [(0, 0), (5, 0), (0, 3), (2, 1), (5, 3)])
-def test_a_drawn_pixel_moves_where_rotate_points_2d_says(x, y):
+def test_a_drawn_pixel_moves_where_the_turn_says(x, y):
     height, width = 4, 6
     image = np.zeros((height, width), np.uint8)
     image[y, x] = 255
-    portrait = rotate_image(image, "portrait")
-    new_x, new_y = rotate_points_2d(np.array([x, y], dtype=float), height, "portrait")
+    portrait = Turn("landscape", "portrait").image(image)
+    new_x, new_y = Turn("landscape", "portrait").points_2d(np.array([x, y], dtype=float), width, height)
     assert np.argwhere(portrait == 255).tolist() == [[int(new_y), int(new_x)]]
 
 
@@ -192,16 +193,17 @@ def test_rotated_camera_sees_rotated_points_where_the_rotated_pixels_are():
     rng = np.random.default_rng(1)
     points = rng.uniform([-0.3, -0.3, 0.3], [0.3, 0.3, 1.5], size=(40, 3))
     for camera in (WIDE_CAMERA, BENCHMARK_CAMERA):
-        rotated = rotate_camera(camera, "portrait")
+        rotated = Turn("landscape", "portrait").camera(camera)
         assert (rotated.width, rotated.height) == (camera.height, camera.width)
         np.testing.assert_allclose(
-            rotated.project(rotate_points_3d(points, "portrait")),
-            rotate_points_2d(camera.project(points), camera.height, "portrait"),
+            rotated.project(Turn("landscape", "portrait").points_3d(points)),
+            Turn("landscape", "portrait").points_2d(camera.project(points), camera.width, camera.height),
             atol=1e-9,
         )
         pixels = camera.project(points)
         np.testing.assert_array_equal(
-            rotated.contains(rotate_points_2d(pixels, camera.height, "portrait")), camera.contains(pixels)
+            rotated.contains(Turn("landscape", "portrait").points_2d(pixels, camera.width, camera.height)),
+            camera.contains(pixels),
         )
 
 
@@ -211,8 +213,10 @@ def test_a_projected_point_drawn_and_rotated_lands_on_the_rotated_projection():
     image = np.zeros((camera.height, camera.width), np.uint8)
     u, v = np.rint(camera.project(point)).astype(int)
     image[v, u] = 1
-    portrait = rotate_image(image, "portrait")
-    rotated_pixel = rotate_camera(camera, "portrait").project(rotate_points_3d(point, "portrait"))
+    portrait = Turn("landscape", "portrait").image(image)
+    rotated_pixel = (
+        Turn("landscape", "portrait").camera(camera).project(Turn("landscape", "portrait").points_3d(point))
+    )
     assert portrait.shape == (camera.width, camera.height)
     assert np.argwhere(portrait == 1).tolist() == [[round(rotated_pixel[1]), round(rotated_pixel[0])]]
     np.testing.assert_allclose(rotated_pixel, np.rint(rotated_pixel), atol=1e-9)
@@ -221,12 +225,28 @@ def test_a_projected_point_drawn_and_rotated_lands_on_the_rotated_projection():
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: rotate_image(np.zeros((2, 2)), "upright"),
-        lambda: rotate_points_2d(np.zeros(2), 2, "upright"),
-        lambda: rotate_points_3d(np.zeros(3), "upright"),
-        lambda: rotate_camera(BENCHMARK_CAMERA, "upright"),
+        lambda: Turn("landscape", "upright"),
+        lambda: Turn("upright", "portrait"),
     ],
 )
 def test_unknown_orientation_is_an_input_error(call):
     with pytest.raises(InputError, match=r"'upright'.*landscape, portrait"):
         call()
+
+
+@pytest.mark.parametrize("camera", [WIDE_CAMERA, BENCHMARK_CAMERA], ids=["wide", "benchmark"])
+def test_turning_back_undoes_a_turn(camera):
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 255, (camera.height, camera.width, 3), dtype=np.uint8)
+    pixels = rng.uniform(0, 400, size=(10, 2))
+    points = rng.uniform(-1, 1, size=(10, 3))
+    turn = Turn("landscape", "portrait")
+    turned = turn.image(image)
+    np.testing.assert_array_equal(turn.inverse.image(turned), image)
+    back = turn.inverse.points_2d(
+        turn.points_2d(pixels, camera.width, camera.height), camera.height, camera.width
+    )
+    np.testing.assert_allclose(back, pixels, atol=1e-12)
+    np.testing.assert_allclose(turn.inverse.points_3d(turn.points_3d(points)), points, atol=1e-12)
+    assert turn.inverse.camera(turn.camera(camera)) == camera
+    assert turn.inverse.inverse == turn and Turn("portrait", "portrait").identity

@@ -19,13 +19,7 @@ from projectaria_tools.core import calibration
 
 from hand_pose_core.atomic import write_json_atomic
 from hand_pose_core.errors import InputError
-from hand_pose_core.geometry.camera import (
-    BENCHMARK_CAMERA,
-    Orientation,
-    PinholeCamera,
-    rotate_camera,
-    rotate_image,
-)
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, Orientation, PinholeCamera, Turn
 
 RGB_LABEL = "camera-rgb"
 RAW_RGB_SIZE = 1408
@@ -129,7 +123,8 @@ class AriaUndistorter:
         self.source = source
         self.orientation = orientation
         self._target = _linear_calibration(target)
-        self.camera = rotate_camera(target, orientation)
+        self.turn = Turn("landscape", orientation)
+        self.camera = self.turn.camera(target)
         width, height = (int(v) for v in source.get_image_size())
         self.raw_shape = (height, width)
         full = np.full(self.raw_shape, 255, dtype=np.uint8)
@@ -148,7 +143,7 @@ class AriaUndistorter:
                 f"the calibration expects {self.raw_shape[1]}x{self.raw_shape[0]}"
             )
         image = calibration.distort_by_calibration(np.ascontiguousarray(raw), self._target, self.source)
-        return rotate_image(image, self.orientation)
+        return self.turn.image(image)
 
 
 def distort_to_raw(

@@ -78,45 +78,68 @@ BENCHMARK_CAMERA = PinholeCamera.linear(512, 512, 150.0)
 PORTRAIT_FROM_LANDSCAPE = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _check_orientation(orientation: str) -> None:
-    if orientation not in ORIENTATIONS:
-        raise InputError(f"orientation {orientation!r}: expected one of {', '.join(ORIENTATIONS)}")
+@dataclass(frozen=True)
+class Turn:
+    """A frame seen in another orientation: its image, pixels, camera-frame points and camera.
 
+    Landscape is Aria's RGB sensor as it records (the world turned on its side; the benchmark's default),
+    portrait is upright. Landscape -> portrait turns the image 90 degrees clockwise: pixels map as
+    x' = H - 1 - y, y' = x, and camera-frame points as x' = -y, y' = x, z' = z. Portrait -> landscape is
+    the inverse; a turn between equal orientations changes nothing.
+    """
 
-def rotate_image(image: np.ndarray, orientation: Orientation) -> np.ndarray:
-    """A landscape (Aria native) image in the given orientation."""
-    _check_orientation(orientation)
-    return image if orientation == "landscape" else np.ascontiguousarray(np.rot90(image, k=-1))
+    source: Orientation
+    target: Orientation
 
+    def __post_init__(self) -> None:
+        for orientation in (self.source, self.target):
+            if orientation not in ORIENTATIONS:
+                raise InputError(f"orientation {orientation!r}: expected one of {', '.join(ORIENTATIONS)}")
 
-def rotate_points_2d(points: np.ndarray, height: int, orientation: Orientation) -> np.ndarray:
-    """Landscape pixels (..., 2) of an image `height` rows tall, in the given orientation."""
-    _check_orientation(orientation)
-    points = np.asarray(points, dtype=np.float64)
-    if orientation == "landscape":
-        return points
-    return np.stack([height - 1 - points[..., 1], points[..., 0]], axis=-1)
+    @property
+    def identity(self) -> bool:
+        return self.source == self.target
 
+    @property
+    def inverse(self) -> Turn:
+        return Turn(self.target, self.source)
 
-def rotate_points_3d(points: np.ndarray, orientation: Orientation) -> np.ndarray:
-    """Landscape camera-frame points (..., 3) in the given orientation's camera frame."""
-    _check_orientation(orientation)
-    points = np.asarray(points, dtype=np.float64)
-    return points if orientation == "landscape" else points @ PORTRAIT_FROM_LANDSCAPE.T
+    @property
+    def _clockwise(self) -> bool:
+        return self.target == "portrait"
 
+    def image(self, image: np.ndarray) -> np.ndarray:
+        """The image (H, W) or (H, W, C) in the target orientation."""
+        if self.identity:
+            return image
+        return np.ascontiguousarray(np.rot90(image, k=-1 if self._clockwise else 1))
 
-def unrotate_points_3d(points: np.ndarray, orientation: Orientation) -> np.ndarray:
-    """Camera-frame points (..., 3) of the given orientation back in the landscape (sensor) frame."""
-    _check_orientation(orientation)
-    points = np.asarray(points, dtype=np.float64)
-    return points if orientation == "landscape" else points @ PORTRAIT_FROM_LANDSCAPE
+    def points_2d(self, points: np.ndarray, source_width: int, source_height: int) -> np.ndarray:
+        """Pixels (..., 2) of a `source_width` x `source_height` image of the source orientation, in the
+        target orientation's image."""
+        points = np.asarray(points, dtype=np.float64)
+        if self.identity:
+            return points
+        x, y = points[..., 0], points[..., 1]
+        if self._clockwise:
+            return np.stack([source_height - 1 - y, x], axis=-1)
+        return np.stack([y, source_width - 1 - x], axis=-1)
 
+    def points_3d(self, points: np.ndarray) -> np.ndarray:
+        """Camera-frame points (..., 3) of the source orientation in the target orientation's frame."""
+        points = np.asarray(points, dtype=np.float64)
+        if self.identity:
+            return points
+        return points @ (PORTRAIT_FROM_LANDSCAPE.T if self._clockwise else PORTRAIT_FROM_LANDSCAPE)
 
-def rotate_camera(camera: PinholeCamera, orientation: Orientation) -> PinholeCamera:
-    """The pinhole camera that sees a landscape image after rotate_image."""
-    _check_orientation(orientation)
-    if orientation == "landscape":
-        return camera
-    return PinholeCamera(
-        camera.fy, camera.fx, camera.height - 1 - camera.cy, camera.cx, camera.height, camera.width
-    )
+    def camera(self, camera: PinholeCamera) -> PinholeCamera:
+        """The pinhole camera that sees the turned image."""
+        if self.identity:
+            return camera
+        if self._clockwise:
+            return PinholeCamera(
+                camera.fy, camera.fx, camera.height - 1 - camera.cy, camera.cx, camera.height, camera.width
+            )
+        return PinholeCamera(
+            camera.fy, camera.fx, camera.cy, camera.width - 1 - camera.cx, camera.height, camera.width
+        )

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from hand_pose_core.errors import InputError
 from hand_pose_core.live.palms import (
     ANCHOR_CENTRES,
     PALM_OUTPUT_WIDTH,
@@ -66,14 +67,14 @@ class HandLandmarkerConfig:
 
     def __post_init__(self) -> None:
         if self.max_hands < 1:
-            raise ValueError(f"max_hands must be at least 1, got {self.max_hands}")
+            raise InputError(f"max_hands must be at least 1, got {self.max_hands}")
         for name in ("min_detection_confidence", "min_presence_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+                raise InputError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
-class HandResult:
+class FoundHand:
     """One hand in one frame, in the frame's pixels."""
 
     side: str  # the person's hand, "left" or "right"
@@ -101,16 +102,17 @@ NO_FRAME = FrameDiagnostics(False, (), (), ())
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
-    """A contiguous (H, W, 3) uint8 RGB frame from RGB or grey input; ValueError for anything else."""
+    """A contiguous (H, W, 3) uint8 RGB frame from RGB or grey input; InputError for anything else."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 numpy image, got {getattr(image, 'dtype', type(image).__name__)}")
+        got = getattr(image, "dtype", type(image).__name__)
+        raise InputError(f"image of type {got}: expected 8-bit pixels (a uint8 numpy array)")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim == 3 and image.shape[2] == 3:
         return np.ascontiguousarray(image)
-    raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {image.shape}")
+    raise InputError(f"image of shape {image.shape}: expected (H, W) or (H, W, 3)")
 
 
 def model_input(images: np.ndarray) -> np.ndarray:
@@ -138,7 +140,7 @@ class HandLandmarker:
         self._tracked = []
         self.last_frame = NO_FRAME
 
-    def process(self, image: np.ndarray) -> list[HandResult]:
+    def process(self, image: np.ndarray) -> list[FoundHand]:
         """The hands in one RGB frame (uint8 (H, W, 3), or grey (H, W) / (H, W, 1)), in MediaPipe's order."""
         frame = as_rgb(image)
         height, width = frame.shape[:2]
@@ -171,7 +173,7 @@ class HandLandmarker:
 
     def _read_hands(
         self, frame: np.ndarray, regions: list[tuple[RotatedRect, bool]]
-    ) -> tuple[list[HandResult], list[RotatedRect]]:
+    ) -> tuple[list[FoundHand], list[RotatedRect]]:
         """The landmark model on every region in one batch: the hands above the presence threshold (fact
         29) and the regions their landmarks give for the next frame."""
         if not regions:
@@ -202,14 +204,14 @@ class HandLandmarker:
         from_tracking: bool,
         width: int,
         height: int,
-    ) -> HandResult:
+    ) -> FoundHand:
         """One kept hand in pixels. MediaPipe labels handedness as seen in a mirrored (selfie) image
         (facts 30-31): its "Left" is the person's right hand unless the frame is mirrored."""
         p_left = float(output[LEFT_PROBABILITY])
         label_is_left = p_left >= 0.5
         is_left = label_is_left if self.config.mirrored else not label_is_left
         keypoints = landmarks[:, :2] * (width, height)
-        return HandResult(
+        return FoundHand(
             side="left" if is_left else "right",
             handedness_score=max(p_left, 1.0 - p_left),
             presence=presence,

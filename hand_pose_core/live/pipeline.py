@@ -1,11 +1,21 @@
-"""`HandPosePipeline`: one frame and its camera in, both hands out (side, score, box, 2D keypoints,
-wrist-relative 3D and camera-frame 3D). The ROS 2 node, `hand-pose infer` and the demo all call it.
+"""`HandPosePipeline`: one frame and its camera in, the hands out (side, score, box, 2D keypoints,
+wrist-relative 3D and camera-frame 3D). The ROS 2 node, `hand-pose detect`, `hand-pose infer` and the
+demo all call it.
 
-Localisation is `detector` (the whole-image keypoint network, with tracking between detector passes) or
-`given` (boxes and 2D keypoints from an annotation file: the benchmark mode, which crops exactly as
-`hand-pose infer` always has). The 3D stage is whichever pose engine it is given: POTTER on a crop of the
-hand's box, or the lifter on its 2D keypoints. Bad frames give empty or partial results with the reason,
-never an exception.
+Localisation, where the hands are in 2D:
+- `mediapipe` (the default for live frames): MediaPipe Hands' palm detector and hand landmark model,
+  which have seen real hands; a hand is followed from frame to frame and the palm detector runs only
+  when one is missing (`live.hand_landmarker`);
+- `detector`: the trainable whole-image keypoint detector, with tracking between detector passes;
+- `given`: boxes and 2D keypoints from an annotation file (the benchmark mode, as `hand-pose infer`).
+3D, the hand's wrist-relative joints: the pose engine given (POTTER on a crop of the hand's box, or the
+lifter on its 2D keypoints, seen through the benchmark camera), or without one the landmark model's own
+metric world landmarks. Each hand is then placed in the camera frame by `geometry.placement`.
+
+Orientation: every model's card says which way up it was trained (Aria's sideways landscape view, or
+upright); the pipeline turns the frame (or the keypoints) to it and turns the results back, so results
+are always in the frame as it was given (`PipelineConfig.orientation` says which way up that is).
+Bad frames give empty or partial results with the reason, never an exception.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hand_pose_core.errors import InputError
-from hand_pose_core.geometry.camera import PinholeCamera
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, Orientation, PinholeCamera, Turn
 from hand_pose_core.geometry.crop import (
     CropWindow,
     box_is_usable,
@@ -30,22 +40,27 @@ from hand_pose_core.geometry.crop import (
 )
 from hand_pose_core.geometry.placement import solve_translation
 from hand_pose_core.geometry.skeleton import HAND_SIDES, NUM_JOINTS
-from hand_pose_core.live.detection import decode_detections, frame_input
+from hand_pose_core.live.detection import Detection, decode_detections, frame_input
+from hand_pose_core.live.hand_landmarker import FoundHand, HandLandmarker, HandLandmarkerConfig, as_rgb
 from hand_pose_core.live.tracking import HandTracker, OneEuroFilter, Track, resolve_sides
-from hand_pose_core.runtime.engines import Engine, load_engine
+from hand_pose_core.runtime.base import Engine
+from hand_pose_core.runtime.bundled import model_or_bundled
+from hand_pose_core.runtime.engines import load_engine
 
-LOCALISATIONS = ("detector", "given")
+LOCALISATIONS = ("mediapipe", "detector", "given")
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    localisation: str = "detector"
-    detect_every: int = 1  # POTTER: run the detector every N frames, following hands in between
-    min_score: float = 0.5  # presence probability for a detected hand to count
+    localisation: str = "mediapipe"
+    detect_every: int = 1  # detector localisation with POTTER: run the detector every N frames
+    min_score: float = 0.5  # presence probability for a found hand to count
     smoothing: bool = False  # One-Euro on camera-frame joints (off for benchmarking)
     min_cutoff_hz: float = 1.0
     beta: float = 5.0  # per m/s of joint speed
     d_cutoff_hz: float = 1.0
+    orientation: Orientation = "landscape"  # which way up frames arrive (see `geometry.camera.Turn`)
+    variant: str = "full"  # MediaPipe's models: full, or lite (faster, a little less exact)
 
     def __post_init__(self) -> None:
         if self.localisation not in LOCALISATIONS:
@@ -54,6 +69,9 @@ class PipelineConfig:
             )
         if self.detect_every < 1:
             raise InputError(f"detect_every {self.detect_every}: must be at least 1")
+        Turn(self.orientation, self.orientation)  # checks the name
+        if self.variant not in ("full", "lite"):
+            raise InputError(f"variant {self.variant!r}: expected full or lite")
 
 
 @dataclass
@@ -72,8 +90,8 @@ class HandResult:
     box: np.ndarray  # (4,) pixels
     keypoints: np.ndarray  # (21, 2) pixels, NaN where unknown
     relative: np.ndarray  # (21, 3) metres, wrist-relative
-    camera: np.ndarray | None  # (21, 3) metres in the camera frame (None without 2D keypoints)
-    detected: bool = True  # False when followed from the previous frame without the detector
+    camera: np.ndarray | None  # (21, 3) metres in the camera frame (None without a placement)
+    detected: bool = True  # False when followed from the previous frame without a detector pass
 
 
 @dataclass
@@ -83,67 +101,86 @@ class FrameResult:
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
 
 
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """uint8 (H, W), (H, W, 1) or (H, W, 3) -> (H, W, 3); anything else is an InputError."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise InputError(f"image of type {image.dtype}: expected 8-bit pixels")
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        return np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"image of shape {image.shape}: expected (H, W) or (H, W, 3)")
-    return image
-
-
 class HandPosePipeline:
     @classmethod
     def load(
         cls,
-        pose_model: Path,
+        pose_model: Path | None,
         camera: PinholeCamera,
         detector_model: Path | None = None,
         config: PipelineConfig = PipelineConfig(),
         *,
+        palm_model: Path | None = None,
+        landmark_model: Path | None = None,
         backend: str = "auto",
         threads: int | None = None,
         rebuild: bool = False,
     ) -> HandPosePipeline:
-        """A pipeline from model files (checkpoints, ONNX files or TensorRT engines) on one backend."""
-        if config.localisation == "detector" and detector_model is None:
-            raise InputError("detector localisation needs a detector model (a checkpoint or ONNX file)")
-        pose = load_engine(pose_model, backend, threads=threads, rebuild=rebuild)
-        detector = (
-            load_engine(detector_model, backend, threads=threads, rebuild=rebuild)
-            if config.localisation == "detector"
-            else None
-        )
-        return cls(pose, camera, detector, config)
+        """A pipeline from model files (checkpoints, ONNX files or TensorRT engines) on one backend.
+        `pose_model` None: the landmark model's world landmarks give the 3D. MediaPipe's models default
+        to the bundled ones of `config.variant`."""
+
+        def engine(path: Path) -> Engine:
+            return load_engine(path, backend, threads=threads, rebuild=rebuild)
+
+        pose = engine(pose_model) if pose_model is not None else None
+        detector = hands = None
+        if config.localisation == "detector":
+            if detector_model is None:
+                raise InputError("detector localisation needs a detector model (a checkpoint or ONNX file)")
+            detector = engine(detector_model)
+        elif config.localisation == "mediapipe":
+            suffix = "" if config.variant == "full" else "_lite"
+            hands = HandLandmarker(
+                engine(model_or_bundled(palm_model, f"palm_detector{suffix}")),
+                engine(model_or_bundled(landmark_model, f"hand_landmarks{suffix}")),
+                HandLandmarkerConfig(min_presence_confidence=config.min_score),
+            )
+        return cls(pose, camera, detector, config, hands)
 
     def __init__(
         self,
-        pose: Engine,
+        pose: Engine | None,
         camera: PinholeCamera,
         detector: Engine | None = None,
         config: PipelineConfig = PipelineConfig(),
+        hands: HandLandmarker | None = None,
     ) -> None:
-        if pose.card.name not in ("potter", "lifter"):
+        if pose is not None and pose.card.name not in ("potter", "lifter"):
             raise InputError(f"the 3D stage must be POTTER or the lifter, not {pose.card.name}")
         if config.localisation == "detector" and (detector is None or detector.card.name != "detector"):
             raise InputError("detector localisation needs a detector model")
-        self.pose, self.detector, self.camera, self.config = pose, detector, camera, config
+        if config.localisation == "mediapipe" and hands is None:
+            raise InputError("mediapipe localisation needs MediaPipe's palm detector and landmark model")
+        if pose is None and config.localisation != "mediapipe":
+            raise InputError("without POTTER or the lifter, 3D comes from MediaPipe's world landmarks only")
+        self.pose, self.detector, self.hands, self.config = pose, detector, hands, config
+        self.camera = camera
         # The lifter needs fresh 2D keypoints on every frame, so it detects on every frame.
-        every = config.detect_every if pose.card.name == "potter" else 1
+        every = config.detect_every if pose is not None and pose.card.name == "potter" else 1
         self.tracker = HandTracker(every, config.min_score)
         self.filters: dict[str, OneEuroFilter] = {}
 
     @property
+    def lifting(self) -> str:
+        """Where the 3D comes from: potter, lifter, or world (MediaPipe's world landmarks)."""
+        return self.pose.card.name if self.pose is not None else "world"
+
+    @property
     def needs_image(self) -> bool:
         """Whether frames must be read at all (not for the lifter on given keypoints)."""
-        return self.config.localisation == "detector" or self.pose.card.name == "potter"
+        return self.config.localisation != "given" or self.lifting == "potter"
+
+    def set_camera(self, camera: PinholeCamera) -> None:
+        """Frames from now on come from this camera: tracks and filters start afresh."""
+        self.camera = camera
+        self.reset()
 
     def reset(self) -> None:
         """Forget tracks and filters (a new recording, or a jump in time)."""
         self.tracker.reset()
+        if self.hands is not None:
+            self.hands.reset()
         self.filters.clear()
 
     def process(
@@ -157,6 +194,8 @@ class HandPosePipeline:
                 self.camera.check_image(image, "frame")
             if self.config.localisation == "given":
                 hands = self._given(given or [], result)
+            elif self.config.localisation == "mediapipe":
+                hands = self._landmarks(image, result)
             else:
                 hands = self._localise(image, result)
             if hands:
@@ -169,6 +208,9 @@ class HandPosePipeline:
             self._smooth(result.hands, stamp)
         return result
 
+    def _turn_to(self, orientation: Orientation) -> Turn:
+        return Turn(self.config.orientation, orientation)
+
     def _given(self, given: list[GivenHand], result: FrameResult) -> list[HandResult]:
         hands = []
         for hand in given:
@@ -178,7 +220,7 @@ class HandPosePipeline:
                 else np.full((NUM_JOINTS, 2), np.nan)
             )
             finite = np.isfinite(keypoints).all(axis=1)
-            if self.pose.card.name == "potter":
+            if self.lifting == "potter":
                 reason = box_is_usable(hand.box, self.camera.width, self.camera.height)
                 box = hand.box
             else:
@@ -198,17 +240,48 @@ class HandPosePipeline:
             )
         return hands
 
-    def _localise(self, image: np.ndarray, result: FrameResult) -> list[HandResult]:
-        height, width = image.shape[:2]
-        if not self.tracker.needs_detection():
-            self.tracker.followed(width, height)
-            return [self._from_track(track, detected=False) for track in self.tracker.tracks.values()]
+    def _landmarks(self, image: np.ndarray, result: FrameResult) -> list[HandResult]:
+        """MediaPipe Hands on the frame turned upright: one hand per side, in the frame's pixels, with
+        its world landmarks (wrist-relative, in the frame's camera axes) as the first 3D."""
+        turn = self._turn_to(self.hands.palm_engine.card.orientation)
+        turned = turn.image(image)
         start = time.perf_counter()
-        packed = self.detector.infer(frame_input(image, self.detector.card.input_size)[None])[0]
+        found = self.hands.process(turned)
+        result.seconds["landmarks"] = time.perf_counter() - start
+        back, (height, width) = turn.inverse, turned.shape[:2]
+        hands = []
+        for hand, side in one_per_side(found):
+            keypoints = back.points_2d(hand.keypoints, width, height)
+            world = back.points_3d(hand.world)
+            box = keypoint_box(keypoints, self.camera.width, self.camera.height)
+            relative = world - world[0]
+            hands.append(HandResult(side, hand.presence, box, keypoints, relative, None, not hand.tracked))
+        return hands
+
+    def _localise(self, image: np.ndarray, result: FrameResult) -> list[HandResult]:
+        if not self.tracker.needs_detection():
+            self.tracker.followed(self.camera.width, self.camera.height)
+            return [self._from_track(track, detected=False) for track in self.tracker.tracks.values()]
+        turn = self._turn_to(self.detector.card.orientation)
+        turned = turn.image(image)
+        start = time.perf_counter()
+        packed = self.detector.infer(frame_input(turned, self.detector.card.input_size)[None])[0]
         result.seconds["detector"] = time.perf_counter() - start
-        found = [d for d in decode_detections(packed, width, height) if d.score >= self.config.min_score]
+        height, width = turned.shape[:2]
+        found = [
+            self._in_frame(d, turn.inverse, width, height)
+            for d in decode_detections(packed, width, height)
+            if d.score >= self.config.min_score
+        ]
         self.tracker.detected(resolve_sides(found, self.tracker.tracks))
         return [self._from_track(track, detected=True) for track in self.tracker.tracks.values()]
+
+    def _in_frame(self, detection: Detection, back: Turn, width: int, height: int) -> Detection:
+        """A detection on the turned frame, in the frame's pixels."""
+        keypoints = back.points_2d(detection.keypoints, width, height)
+        visible = detection.visible if detection.visible.sum() >= 2 else np.ones(NUM_JOINTS, bool)
+        box = keypoint_box(keypoints[visible], self.camera.width, self.camera.height)
+        return Detection(detection.side, detection.score, keypoints, detection.visibility, box)
 
     @staticmethod
     def _from_track(track: Track, detected: bool) -> HandResult:
@@ -218,28 +291,45 @@ class HandPosePipeline:
         )
 
     def _lift(self, image: np.ndarray | None, hands: list[HandResult], result: FrameResult) -> None:
-        """The 3D stage for all hands of the frame in one batched call, then placement."""
-        card = self.pose.card
-        start = time.perf_counter()
-        if card.name == "potter":
-            size = card.input_size
-            mirrored = [is_mirrored(card.mirror_left, h.side) for h in hands]
-            crops = [warp_crop(image, CropWindow.from_box(h.box), size) for h in hands]
-            crops = [normalize_crop(mirror_crop(c) if m else c) for c, m in zip(crops, mirrored, strict=True)]
-            relative = self.pose.infer(np.stack(crops))
-            relative = np.stack(
-                [mirror_joints(j) if m else j for j, m in zip(relative, mirrored, strict=True)]
-            )
-        else:
-            keypoints = np.stack([h.keypoints for h in hands])
-            valid = np.isfinite(keypoints).all(axis=2)
-            normalised = np.nan_to_num(card.inputs.normalize(keypoints)).astype(np.float32)
-            relative = self.pose.infer((normalised, valid))
-        result.seconds["pose"] = time.perf_counter() - start
-        for hand, joints in zip(hands, relative, strict=True):
-            hand.relative = joints
+        """The 3D stage for all hands of the frame in one batched call (or the world landmarks), then
+        placement."""
+        if self.pose is not None:
+            start = time.perf_counter()
+            relative = self._potter(image, hands) if self.lifting == "potter" else self._lifter(hands)
+            result.seconds["pose"] = time.perf_counter() - start
+            for hand, joints in zip(hands, relative, strict=True):
+                hand.relative = joints
+        for hand in hands:
             self._place(hand)
         result.hands = hands
+
+    def _potter(self, image: np.ndarray, hands: list[HandResult]) -> np.ndarray:
+        """POTTER on each hand's box, cropped from the frame turned to POTTER's orientation."""
+        card = self.pose.card
+        turn = self._turn_to(card.orientation)
+        turned = turn.image(image)
+        size, mirrored = card.input_size, [is_mirrored(card.mirror_left, h.side) for h in hands]
+        crops = []
+        for hand, mirror in zip(hands, mirrored, strict=True):
+            x1, y1, x2, y2 = hand.box
+            corners = turn.points_2d(np.array([[x1, y1], [x2, y2]]), self.camera.width, self.camera.height)
+            box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+            crop = warp_crop(turned, CropWindow.from_box(box), size)
+            crops.append(normalize_crop(mirror_crop(crop) if mirror else crop))
+        relative = self.pose.infer(np.stack(crops))
+        relative = [mirror_joints(j) if m else j for j, m in zip(relative, mirrored, strict=True)]
+        return turn.inverse.points_3d(np.stack(relative))
+
+    def _lifter(self, hands: list[HandResult]) -> np.ndarray:
+        """The lifter on each hand's keypoints as the benchmark camera, turned to the lifter's
+        orientation, would see them (the same rays), so any camera serves."""
+        card = self.pose.card
+        turn = self._turn_to(card.orientation)
+        rays = self.camera.unproject(np.stack([h.keypoints for h in hands]), 1.0)
+        keypoints = BENCHMARK_CAMERA.project(turn.points_3d(rays))
+        valid = np.isfinite(keypoints).all(axis=2)
+        normalised = np.nan_to_num(card.inputs.normalize(keypoints)).astype(np.float32)
+        return turn.inverse.points_3d(self.pose.infer((normalised, valid)))
 
     def _place(self, hand: HandResult) -> None:
         """Camera-frame joints: solved from the 2D keypoints, or (a followed hand) moved with its track."""
@@ -274,3 +364,17 @@ class HandPosePipeline:
             )
             hand.camera = filter_(hand.camera, stamp)
             hand.relative = hand.camera - hand.camera[0]
+
+
+def one_per_side(hands: list[FoundHand]) -> list[tuple[FoundHand, str]]:
+    """MediaPipe's hands with a side each, at most one per side: the more confident of two hands given
+    the same side keeps it, the other takes the other side (a person has one of each); a third is
+    dropped."""
+    ranked = sorted(hands, key=lambda h: -h.presence)[: len(HAND_SIDES)]
+    by_confidence = sorted(ranked, key=lambda h: -h.handedness_score)
+    sides: list[tuple[FoundHand, str]] = []
+    for hand in by_confidence:
+        taken = {side for _, side in sides}
+        side = hand.side if hand.side not in taken else next(s for s in HAND_SIDES if s not in taken)
+        sides.append((hand, side))
+    return sides

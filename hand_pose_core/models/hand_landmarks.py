@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hand_pose_core.models.tf_layers import SameConv2d
+from hand_pose_core.models.layers import SameConv2d
 
 NUM_LANDMARKS = 21
 OUTPUT_WIDTH = 128

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hand_pose_core.models.tf_layers import SameConv2d
+from hand_pose_core.models.layers import SameConv2d
 
 NUM_ANCHORS = 2016
 NUM_COORDS = 18  # box (x, y, w, h) and 7 keypoints (x, y)

@@ -21,7 +21,6 @@ constants fed through DEQUANTIZE ops; they are cast to float32 exactly as TFLite
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,9 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from hand_pose_core.atomic import file_sha256
 from hand_pose_core.models.hand_landmarks import HandLandmarkConfig, HandLandmarkModel
+from hand_pose_core.models.layers import SameConv2d
 from hand_pose_core.models.palm_detector import NUM_COORDS, PalmDetector, PalmDetectorConfig
-from hand_pose_core.models.tf_layers import SameConv2d
 
 # sha256 of the files in the mediapipe 0.10.21 wheel (MediaPipe Hands' official models)
 PALM_DETECTION_FULL_SHA256 = "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54"
@@ -105,10 +105,6 @@ class TfliteGraph:
     weights: dict[int, np.ndarray]  # float constants (float32) by the tensor index the ops read
     tensor_names: tuple[str, ...]
     output_indices: tuple[int, ...]
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _enum_names(enum_class: type) -> dict[int, str]:

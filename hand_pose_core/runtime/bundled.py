@@ -1,7 +1,8 @@
-"""The small models shipped in models/: trained on synthetic hands only (see each model card there).
+"""The models shipped in models/ (each has a model card there): MediaPipe Hands' palm detector and hand
+landmark model, which have seen real hands, and our small models, trained on synthetic hands only.
 
-They make every tool work out of the box; real images need a checkpoint trained on Ego-Exo4D
-(`hand-pose train`) or the official POTTER baseline checkpoint, which loads as it is.
+They make every tool work out of the box. For POTTER or the lifter on real images, train on Ego-Exo4D
+(`hand-pose train`) or take the official POTTER baseline checkpoint, which loads as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ BUNDLED_FILES = {
     "potter": "potter_tiny_synth.onnx",
     "lifter": "lifter_synth.onnx",
     "detector": "detector_synth.onnx",
+    "palm_detector": "mediapipe_palm_detection_full.onnx",
+    "hand_landmarks": "mediapipe_hand_landmark_full.onnx",
+    "palm_detector_lite": "mediapipe_palm_detection_lite.onnx",
+    "hand_landmarks_lite": "mediapipe_hand_landmark_lite.onnx",
 }
 # The source tree (and editable installs), then an installed package's share/ folder.
 SEARCH_PATH = (
@@ -24,7 +29,7 @@ SEARCH_PATH = (
 
 
 def bundled_model(name: str) -> Path:
-    """The bundled model file for `potter`, `lifter` or `detector`."""
+    """The bundled model file of one of `BUNDLED_FILES`."""
     if name not in BUNDLED_FILES:
         raise InputError(f"no bundled {name!r} model (there are: {', '.join(BUNDLED_FILES)})")
     for folder in SEARCH_PATH:

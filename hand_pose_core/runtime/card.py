@@ -1,15 +1,16 @@
 """The model card an exported model carries, so that an ONNX file or a TensorRT engine is usable alone:
-the model kind, its configuration, the normalisation and hand mirroring it was trained with, and its
-precision."""
+the model kind, its configuration, the normalisation and hand mirroring it was trained with, its
+precision, the frame orientation it expects, and where it comes from."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hand_pose_core.geometry.camera import Orientation
 from hand_pose_core.geometry.skeleton import NUM_JOINTS
 from hand_pose_core.models.config import config_dict
 from hand_pose_core.models.normalization import JointNormalizer, KeypointNormalizer
@@ -18,9 +19,23 @@ if TYPE_CHECKING:  # checkpoints import torch; a card must not
     from hand_pose_core.models.checkpoints import LoadedModel
 
 # Names of the graph inputs, in the order the model's forward takes them, and of the output.
-INPUT_NAMES = {"potter": ("image",), "lifter": ("keypoints", "valid"), "detector": ("image",)}
-OUTPUT_NAMES = {"potter": "joints", "lifter": "joints", "detector": "hands"}
+INPUT_NAMES = {
+    "potter": ("image",),
+    "lifter": ("keypoints", "valid"),
+    "detector": ("image",),
+    "palm_detector": ("image",),
+    "hand_landmarks": ("image",),
+}
+OUTPUT_NAMES = {
+    "potter": "joints",
+    "lifter": "joints",
+    "detector": "hands",
+    "palm_detector": "palms",
+    "hand_landmarks": "hand",
+}
 PRECISIONS = ("fp32", "fp16", "int8")
+# MediaPipe's models take RGB pixels / 255, ours ImageNet-normalised crops.
+PIXEL_INPUT_MODELS = ("palm_detector", "hand_landmarks")
 
 
 @dataclass(frozen=True)
@@ -32,6 +47,11 @@ class ModelCard:
     official: bool = False
     precision: str = "fp32"
     mirror_left: bool = False
+    # The frame orientation the model was trained on (see `geometry.camera`): Ego-Exo4D's and our
+    # synthetic models see Aria's sideways landscape view, MediaPipe's models see upright (portrait) frames.
+    orientation: Orientation = "landscape"
+    # Where a model comes from when it is not ours: origin, version, licence, input and output layout.
+    about: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, loaded: LoadedModel, precision: str = "fp32") -> ModelCard:
@@ -60,8 +80,11 @@ class ModelCard:
 
     @property
     def output_unit(self) -> str:
-        """What export parity is measured in: joint millimetres, or detector keypoint pixels."""
-        return "px" if self.targets is None else "mm"
+        """What export parity is measured in: joint millimetres, detector keypoint pixels, or the raw
+        outputs of MediaPipe's models."""
+        if self.targets is not None:
+            return "mm"
+        return "px" if self.name == "detector" else "raw"
 
     def to_json(self) -> str:
         return json.dumps(
@@ -73,6 +96,8 @@ class ModelCard:
                 "official": self.official,
                 "precision": self.precision,
                 "mirror_left": self.mirror_left,
+                "orientation": self.orientation,
+                "about": self.about,
             }
         )
 
@@ -88,14 +113,19 @@ class ModelCard:
             bool(data.get("official", False)),
             data.get("precision", "fp32"),
             bool(data.get("mirror_left", False)),
+            data.get("orientation", "landscape"),
+            dict(data.get("about", {})),
         )
 
 
 def sample_batch(card: ModelCard, batch: int, seed: int = 0) -> tuple[np.ndarray, ...]:
     """Fixed inputs of the model's shapes for parity checks and benchmarks: ImageNet-normalised-like
-    noise for POTTER and the detector; normalised keypoints with about one joint in ten missing for the
-    lifter."""
+    noise for POTTER and the detector, pixels/255 for MediaPipe's models; normalised keypoints with about
+    one joint in ten missing for the lifter."""
     rng = np.random.default_rng(seed)
+    if card.name in PIXEL_INPUT_MODELS:
+        size = card.input_size
+        return (rng.random((batch, 3, size, size)).astype(np.float32),)
     if card.name != "lifter":
         size = card.input_size
         return (rng.standard_normal((batch, 3, size, size)).astype(np.float32),)

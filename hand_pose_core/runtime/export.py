@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from hand_pose_core.runtime.card import ModelCard, sample_batch
 from hand_pose_core.runtime.engines import OnnxRuntimeEngine
 from hand_pose_core.runtime.tensorrt import engine_for, record_path, tensorrt_unavailable
 from hand_pose_core.runtime.torch_engine import TorchEngine
+
+if TYPE_CHECKING:
+    import onnx
 
 LOG = logging.getLogger(__name__)
 OPSET = 20  # the first with a Gelu operator, which ONNX Runtime runs as one fused kernel
@@ -69,12 +73,15 @@ def export_onnx(
     fp16: bool = False,
     max_batch: int = DEFAULT_MAX_BATCH,
     tanh_gelu: bool = False,
+    card: ModelCard | None = None,
+    weights_fp16: bool = False,
 ) -> Path:
-    """Write the model as one ONNX file with a dynamic batch and its model card in the metadata.
-    `tanh_gelu` approximates GELU (by at most 5e-4), for INT8, whose own error is far larger."""
+    """Write the model as one ONNX file with a dynamic batch and its model card in the metadata (the
+    loaded model's, unless `card` is given). `tanh_gelu` approximates GELU (by at most 5e-4), for INT8,
+    whose own error is far larger; `weights_fp16` stores the weights that are exact in float16 so."""
     import onnx
 
-    card = ModelCard.of(loaded, "fp16" if fp16 else "fp32")
+    card = card or ModelCard.of(loaded, "fp16" if fp16 else "fp32")
     example = tuple(torch.from_numpy(x) for x in sample_batch(card, 2))
     batch = torch.export.Dim("batch", min=1, max=max(max_batch, 2))
     model = inference_form(loaded.model.cpu().eval())
@@ -95,19 +102,70 @@ def export_onnx(
             verbose=False,
         )
         graph = onnx.load(raw)
+    if weights_fp16:
+        graph = store_weights_as_fp16(graph)
     onnx.helper.set_model_props(graph, {MODEL_METADATA_KEY: card.to_json()})
     return write_atomic(out, lambda tmp: onnx.save(graph, tmp))
 
 
+def _exact_in_fp16(initializer: onnx.TensorProto, min_elements: int) -> bool:
+    from onnx import TensorProto, numpy_helper
+
+    if initializer.data_type != TensorProto.FLOAT:
+        return False
+    values = numpy_helper.to_array(initializer)
+    round_trip = values.astype(np.float16).astype(np.float32)  # overflow and NaN never compare equal
+    return values.size >= min_elements and np.array_equal(round_trip, values)
+
+
+def store_weights_as_fp16(model: onnx.ModelProto, min_elements: int = 16) -> onnx.ModelProto:
+    """A copy of `model` where each float32 initializer of at least `min_elements` values that float16
+    represents exactly is stored as float16 plus a Cast to float32 under its original name; small ones
+    (scales, shapes) stay. Weights that were float16 to begin with (MediaPipe's) all round-trip, so the
+    file halves and the outputs stay identical; ONNX Runtime folds the Casts into constants when a
+    session starts, so inference costs the same."""
+    import onnx
+    from onnx import numpy_helper
+
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    graph = result.graph
+    graph_inputs = {i.name for i in graph.input}
+    taken = {i.name for i in graph.initializer} | {o for node in graph.node for o in node.output}
+    initializers, casts = [], []
+    for initializer in graph.initializer:
+        if not _exact_in_fp16(initializer, min_elements) or initializer.name in graph_inputs:
+            initializers.append(initializer)
+            continue
+        halves = numpy_helper.to_array(initializer).astype(np.float16)
+        half_name = f"{initializer.name}_fp16"
+        while half_name in taken:
+            half_name += "_"
+        taken.add(half_name)
+        initializers.append(numpy_helper.from_array(halves, half_name))
+        casts.append(
+            onnx.helper.make_node(
+                "Cast", [half_name], [initializer.name], name=f"{half_name}_cast", to=onnx.TensorProto.FLOAT
+            )
+        )
+    nodes = casts + list(graph.node)
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return result
+
+
 def parity_error(engine: Engine, reference: Engine, batch: int = DEFAULT_MAX_BATCH, seed: int = 0) -> float:
     """Largest difference from the reference on fixed inputs, in the card's `output_unit`: joint
-    coordinates in millimetres, or detector keypoints in pixels of the benchmark frame."""
+    coordinates in millimetres, detector keypoints in pixels of the benchmark frame, or raw outputs."""
     inputs = sample_batch(engine.card, batch, seed)
     difference = np.abs(engine.infer(inputs) - reference.infer(inputs))
-    if engine.card.targets is None:
+    unit = engine.card.output_unit
+    if unit == "px":
         keypoints = difference[..., 1:].reshape(*difference.shape[:-1], -1, 3)[..., :2]
         return float(keypoints.max() * BENCHMARK_CAMERA.width)
-    return float(difference.max() * 1000.0)
+    return float(difference.max() * (1000.0 if unit == "mm" else 1.0))
 
 
 def quantize_int8(fp32_onnx: Path, out: Path, calibration: Iterator[tuple[np.ndarray, ...]]) -> Path:

@@ -9,7 +9,6 @@ both build it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hand_pose_core.atomic import write_atomic, write_json_atomic
+from hand_pose_core.atomic import file_sha256, write_atomic, write_json_atomic
 from hand_pose_core.errors import InputError
 from hand_pose_core.runtime.base import ENGINE_SUFFIX, ONNX_SUFFIX, Engine, export_command, read_onnx_card
 from hand_pose_core.runtime.card import ModelCard
@@ -57,14 +56,6 @@ class EngineKey:
         import torch
 
         return cls(file_sha256(onnx_path), torch.cuda.get_device_name(), tensorrt.__version__, max_batch)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def record_path(engine_path: Path) -> Path:
