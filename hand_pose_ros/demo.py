@@ -8,8 +8,9 @@
 3. The recorder's bag goes through `bag2json`'s conversion and the official evaluation.
 4. Under the output folder: the report and plots, the overlay images, a 3D plot of predicted against
    true hands, a latency summary.
-5. The same node on the real Aria recording in data/aria, through `aria_vrs_player`, writing
-   its overlays.
+5. The same node, with its defaults (MediaPipe Hands' models, world landmarks), on the two real Aria
+   recordings in data/aria (bare hands, and gloved hands), through `aria_vrs_player`: overlays of the
+   hands found, a 3D plot of them in the camera frame, and a line saying what was found.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from hand_pose_core.bags.messages import decode_image, stamp_ns
 from hand_pose_core.bags.names import DIAGNOSTICS_TOPIC, HAND_TOPICS, IMAGE_TOPIC, OVERLAY_TOPIC, TAKES_TOPIC
 from hand_pose_core.bags.takes import (
     BagContents,
+    joints_from_poses,
     read_messages,
     read_take_index,
     recorded_hands,
@@ -40,17 +42,40 @@ from hand_pose_core.egoexo.formats import Annotations, annotation_path, load_ann
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.egoexo.report import format_table, plot_hands_3d, write_report
 from hand_pose_core.errors import InputError
+from hand_pose_core.geometry.camera import Turn
 from hand_pose_core.live.drawing import contact_sheet
 from hand_pose_core.synth.generator import SynthConfig, generate
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
 DEMO_SPLIT = "test"  # the take scored (the synthetic data set has one take per split)
-# The repository's real Aria sample (data/README.md).
-REAL_RECORDING = Path(__file__).resolve().parents[1] / "data" / "aria" / "adt_apartment_video.vrs"
+# The repository's real Aria recordings (data/README.md), and what they show.
+REAL_RECORDINGS = {
+    Path(__file__).resolve().parents[1] / "data" / "aria" / "aea_recording.vrs": "bare hands",
+    Path(__file__).resolve().parents[1] / "data" / "aria" / "adt_apartment_video.vrs": "gloved hands",
+}
+# The synthetic take is scored with the models trained on synthetic hands.
+SYNTHETIC_MODELS = {"localisation": "detector", "mode": "lifter"}
 NODE_START_S = 120.0
 # The recorder has matched the node's publishers when it says so; the node's side may lag a little.
 DISCOVERY_SETTLE_S = 1.0
 PLAY_LIMIT_S = 600.0
+
+
+@dataclass
+class RealRecording:
+    """What the node found on a real recording: the hands by frame stamp, in the camera frame."""
+
+    path: Path
+    what: str
+    stamps: list[int]  # every frame the node answered, in order
+    hands: dict[int, dict[str, np.ndarray]]
+
+    def line(self) -> str:
+        found = sum(len(by_side) for by_side in self.hands.values())
+        return (
+            f"real Aria frames, {self.path.name} ({self.what}): {len(self.stamps)} frames, {found} hands "
+            f"found in {len(self.hands)} of them"
+        )
 
 
 @dataclass
@@ -63,7 +88,7 @@ class DemoSummary:
     mean_pose_mpjpe: float
     latency_ms: dict[str, float]
     backend: str
-    real_overlays: int
+    real: list[RealRecording]
     seconds: float
 
     def lines(self) -> list[str]:
@@ -75,7 +100,7 @@ class DemoSummary:
             f"{self.mean_pose_mpjpe:.2f} mm)",
             f"latency image -> hands p50 {self.latency_ms['p50']:.1f} ms, "
             f"p99 {self.latency_ms['p99']:.1f} ms; backend {self.backend}",
-            f"real Aria recording: {self.real_overlays} overlay images",
+            *(recording.line() for recording in self.real),
             f"demo took {self.seconds:.0f} s",
         ]
 
@@ -142,7 +167,7 @@ def _plot_frames(predictions: dict, truth: Annotations, path: Path, count: int =
 
 
 def run_demo(
-    out: Path, frames: int = 24, seed: int = 0, real_recording: Path = REAL_RECORDING
+    out: Path, frames: int = 24, seed: int = 0, real_recordings: dict[Path, str] = REAL_RECORDINGS
 ) -> DemoSummary:
     start = time.perf_counter()
     out = ensure_dir(Path(out))
@@ -160,7 +185,7 @@ def run_demo(
     env = ros_env()
     recording = out / "recorded"
     topics = [*HAND_TOPICS.values(), TAKES_TOPIC, OVERLAY_TOPIC, DIAGNOSTICS_TOPIC]
-    aria = {"camera_source": "aria", "aria_calibration": calibration, "smoothing": False}
+    aria = {"camera_source": "aria", "aria_calibration": calibration, "smoothing": False, **SYNTHETIC_MODELS}
     timings = out / "timings.json"
     player = {"bag": bag, "lockstep_topic": HAND_TOPICS["right"], "timings_file": timings}
     _run_node(
@@ -217,8 +242,9 @@ def run_demo(
         )
     )
 
-    print("[5/5] the real Aria recording through aria_vrs_player and the node", flush=True)
-    real_overlays = _real_recording(out, env, real_recording)
+    print("[5/5] the real Aria recordings through aria_vrs_player and the node", flush=True)
+    real = [_real_recording(out, env, vrs, what) for vrs, what in real_recordings.items()]
+    files += _plot_real_hands(real, out / "aria_hands_3d.png")
     summary = DemoSummary(
         frames=recorded.frames,
         hands_found=recorded.num_predicted,
@@ -228,7 +254,7 @@ def run_demo(
         mean_pose_mpjpe=reference["mpjpe"],
         latency_ms=latency,
         backend=backend,
-        real_overlays=len(real_overlays),
+        real=real,
         seconds=time.perf_counter() - start,
     )
     write_json_atomic(out / "summary.json", {"lines": summary.lines()}, indent=1)
@@ -238,15 +264,41 @@ def run_demo(
     return summary
 
 
-def _real_recording(out: Path, env: dict, vrs: Path) -> list[Path]:
-    """The node on a real Aria recording: raw fisheye, undistorted and turned upright; its overlays."""
+def _real_recording(out: Path, env: dict, vrs: Path, what: str) -> RealRecording:
+    """The node, with its defaults, on a real Aria recording (raw fisheye, undistorted and drawn upright):
+    its overlays, and the hands it published."""
     if not vrs.is_file():
-        raise InputError(f"{vrs}: no such Aria recording (give one with --aria-recording)")
-    recording = out / "aria_recorded"
+        raise InputError(f"{vrs}: no such Aria recording")
+    recording = out / "aria_recorded" / vrs.stem
     parameters = {"camera_source": "aria", "aria_calibration": vrs, "rotation": "portrait"}
     player = node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": vrs, "rate": 0.1})
-    _run_node(env, recording, [OVERLAY_TOPIC], parameters, {}, player)
-    return _save_overlays(recording, out / "aria_overlay", {})
+    _run_node(env, recording, [OVERLAY_TOPIC, *HAND_TOPICS.values()], parameters, {}, player)
+    names = {}
+    for _, _, message in read_messages(recording, {OVERLAY_TOPIC}, BagContents(recording)):
+        names[stamp_ns(message.header.stamp)] = f"{len(names):03d}"
+    _save_overlays(recording, out / "aria_overlay" / vrs.stem, names)
+    hands: dict[int, dict[str, np.ndarray]] = {}
+    sides = {topic: side for side, topic in HAND_TOPICS.items()}
+    for topic, _, message in read_messages(recording, set(sides), BagContents(recording)):
+        joints = joints_from_poses(message.poses)
+        if joints is not None:
+            hands.setdefault(stamp_ns(message.header.stamp), {})[sides[topic]] = joints
+    return RealRecording(vrs, what, sorted(names), hands)
+
+
+def _plot_real_hands(recordings: list[RealRecording], path: Path, count: int = 4) -> list[Path]:
+    """Up to `count` real frames' hands in the camera frame, turned upright as the overlays are (no
+    plot when no hand was found)."""
+    upright = Turn("landscape", "portrait")
+    panels = [
+        (
+            f"{recording.path.stem}, frame {recording.stamps.index(stamp)}",
+            {side: (upright.points_3d(joints), None) for side, joints in by_side.items()},
+        )
+        for recording in recordings
+        for stamp, by_side in sorted(recording.hands.items())
+    ]
+    return [plot_hands_3d(panels[:count], path)] if panels else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,11 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=24, help="frames of the synthetic take")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--aria-recording", type=Path, default=REAL_RECORDING, help="a real Aria VRS recording"
+        "--aria-recording",
+        type=Path,
+        action="append",
+        help="a real Aria VRS recording (repeat for more; default: the two in data/aria)",
     )
     args = parser.parse_args(argv)
     try:
-        summary = run_demo(args.out, args.frames, args.seed, args.aria_recording)
+        recordings = (
+            dict.fromkeys(args.aria_recording, "your recording") if args.aria_recording else REAL_RECORDINGS
+        )
+        summary = run_demo(args.out, args.frames, args.seed, recordings)
     except InputError as exc:
         print(f"hand_pose_demo: error: {exc}", file=sys.stderr)
         return 2

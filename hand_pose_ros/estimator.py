@@ -38,10 +38,10 @@ from hand_pose_core.bags.names import (
 )
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.aria import AriaUndistorter
-from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, unrotate_points_3d
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, Turn
 from hand_pose_core.geometry.skeleton import HAND_SIDES
 from hand_pose_core.live.drawing import draw_skeleton
-from hand_pose_core.live.pipeline import FrameResult, HandPosePipeline, PipelineConfig
+from hand_pose_core.live.pipeline import LOCALISATIONS, FrameResult, HandPosePipeline, PipelineConfig
 from hand_pose_core.runtime.bundled import model_or_bundled
 from hand_pose_core.runtime.engines import BACKENDS
 from hand_pose_ros.frame_slot import LatestFrameSlot
@@ -50,7 +50,7 @@ from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
 
 NODE_NAME = ESTIMATOR_NODE
 CAMERA_SOURCES = ("camera_info", "aria")
-MODES = ("lifter", "potter")
+MODES = ("world", "lifter", "potter")
 NEW_RECORDING_GAP_NS = NANOSECONDS  # a jump in stamps (or a step back) starts fresh tracks
 DIAGNOSTICS_PERIOD_S = 1.0
 LOG_THROTTLE_S = 5.0
@@ -72,13 +72,31 @@ PARAMETERS = (
     Parameter(
         "rotation",
         "landscape",
-        "aria: landscape keeps the sensor's sideways view, portrait turns it upright (3D stays in the "
-        "sensor's optical frame)",
+        "which way up frames are processed and drawn: landscape (as Aria's RGB sensor records, sideways) or "
+        "portrait (upright). Aria: the undistorted frame is turned so; camera_info: the images arrive so. "
+        "Each model gets the frame turned its own way, so this changes only the overlay, not the results "
+        "(3D is in the input image's optical frame)",
         choices=ORIENTATIONS,
     ),
     Parameter(
-        "mode", "lifter", "3D stage: lifter (2D keypoints to 3D) or potter (image crop to 3D)", choices=MODES
+        "localisation",
+        "mediapipe",
+        "where the hands are in 2D: mediapipe (MediaPipe Hands' models, real hands) or detector (our "
+        "trainable whole-image detector; the bundled one knows synthetic hands only)",
+        choices=LOCALISATIONS[:2],
     ),
+    Parameter(
+        "mode",
+        "world",
+        "3D stage: world (MediaPipe's metric world landmarks; localisation mediapipe), lifter (2D "
+        "keypoints to 3D) or potter (image crop to 3D)",
+        choices=MODES,
+    ),
+    Parameter(
+        "mediapipe_variant", "full", "MediaPipe's models: full, or lite (faster)", choices=("full", "lite")
+    ),
+    Parameter("palm_model", "", "MediaPipe palm detector ONNX file; empty: bundled"),
+    Parameter("landmark_model", "", "MediaPipe hand landmark ONNX file; empty: bundled"),
     Parameter("lifter_model", "", "lifter checkpoint (.pt), ONNX file or TensorRT engine; empty: bundled"),
     Parameter("potter_model", "", "POTTER checkpoint (.pt), ONNX file or TensorRT engine; empty: bundled"),
     Parameter(
@@ -128,21 +146,26 @@ class HandPoseEstimator(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         value = declare_parameters(self, PARAMETERS)
-        self.config = PipelineConfig(
-            "detector",
+        self.rotation = value["rotation"]
+        config = PipelineConfig(
+            value["localisation"],
             value["detect_every"],
             value["min_score"],
             value["smoothing"],
             value["min_cutoff_hz"],
             value["beta"],
+            orientation=self.rotation,
+            variant=value["mediapipe_variant"],
         )
         self.undistorter = None
         self.camera_ready = threading.Event()
-        self.rotation = value["rotation"]
-        self.pipeline = self._load_pipeline(value)
+        self.pipeline = self._load_pipeline(value, config)
         self.publish_overlay = value["publish_overlay"]
-        self.backend = f"{self.pipeline.pose.backend} ({self.pipeline.pose.card.name}, detector on "
-        self.backend += f"{self.pipeline.detector.backend})"
+        self.backend = self.pipeline.describe()
+        # Outputs go out in the input image's optical frame: for Aria the sensor's (landscape) frame.
+        self.to_output = Turn(
+            self.rotation, "landscape" if value["camera_source"] == "aria" else self.rotation
+        )
         if value["camera_source"] == "aria":
             path = value["aria_calibration"]
             if not path:
@@ -150,7 +173,7 @@ class HandPoseEstimator(Node):
                     "camera_source aria needs the aria_calibration parameter (a JSON or VRS file)"
                 )
             self.undistorter = AriaUndistorter.from_file(Path(path), orientation=self.rotation)
-            self.pipeline = self._with_camera(self.undistorter.camera)
+            self.pipeline.set_camera(self.undistorter.camera)
             self.camera_ready.set()
         else:
             self.create_subscription(
@@ -182,21 +205,21 @@ class HandPoseEstimator(Node):
             f"{value['mode']} on {self.backend}; images from {image_topic}, camera from {source}"
         )
 
-    def _load_pipeline(self, value: dict) -> HandPosePipeline:
-        """The models named by the parameters; the bundled ones (synthetic hands only) where empty."""
+    def _load_pipeline(self, value: dict, config: PipelineConfig) -> HandPosePipeline:
+        """The models named by the parameters; the bundled ones where empty."""
         mode = value["mode"]
+        detector = config.localisation == "detector"
         return HandPosePipeline.load(
-            model_or_bundled(value[f"{mode}_model"], mode),
+            model_or_bundled(value[f"{mode}_model"], mode) if mode != "world" else None,
             BENCHMARK_CAMERA,  # replaced by the real camera before the first frame is processed
-            model_or_bundled(value["detector_model"], "detector"),
-            self.config,
+            model_or_bundled(value["detector_model"], "detector") if detector else None,
+            config,
+            palm_model=value["palm_model"] or None,
+            landmark_model=value["landmark_model"] or None,
             backend=value["backend"],
             threads=value["threads"] or None,
             rebuild=value["force_engine_update"],
         )
-
-    def _with_camera(self, camera) -> HandPosePipeline:
-        return HandPosePipeline(self.pipeline.pose, camera, self.pipeline.detector, self.config)
 
     # ------------------------------------------------------------------------------------ callbacks
 
@@ -207,7 +230,7 @@ class HandPoseEstimator(Node):
             self._skip(f"camera_info: {exc}", what="camera_info")
             return
         if not self.camera_ready.is_set() or camera != self.pipeline.camera:
-            self.pipeline = self._with_camera(camera)
+            self.pipeline.set_camera(camera)
             self.camera_ready.set()
             self.get_logger().info(f"camera from camera_info: {camera}")
 
@@ -277,7 +300,7 @@ class HandPoseEstimator(Node):
         markers = MarkerArray()
         for side in HAND_SIDES:
             hand = found.get(side)
-            joints = unrotate_points_3d(hand.camera, self.rotation) if hand is not None else None
+            joints = self.to_output.points_3d(hand.camera) if hand is not None else None
             self.hand_publishers[side].publish(pose_array(header, joints))
             markers.markers += hand_markers(header, side, joints)
         self.markers.publish(markers)

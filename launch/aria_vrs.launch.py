@@ -1,11 +1,10 @@
 """Hand pose on a Project Aria recording: `aria_vrs_player` -> `hand_pose_estimator` -> RViz.
 
-    ros2 launch hand_pose_ros aria_vrs.launch.py vrs_path:=/data/recording.vrs \
-        lifter_model:=/path/lifter.onnx detector_model:=/path/detector.onnx
+    ros2 launch hand_pose_ros aria_vrs.launch.py vrs_path:=/data/recording.vrs rotation:=portrait
 
 The player publishes the raw RGB frames on /aria/image (frame_id `camera_rgb`, RViz's Fixed Frame); the
 estimator undistorts them with the recording's own calibration (camera_source aria). The other arguments
-of hand_pose.launch.py (mode, backend, rotation, the models, rviz) pass through.
+of hand_pose.launch.py (localisation, mode, backend, rotation, the models, rviz) pass through.
 """
 
 from launch import LaunchDescription

@@ -1,8 +1,7 @@
 """Launch `hand_pose_estimator` on a camera topic, with RViz.
 
     ros2 launch hand_pose_ros hand_pose.launch.py image_topic:=/camera/image_rect \
-        camera_info_topic:=/camera/camera_info lifter_model:=/path/lifter.onnx \
-        detector_model:=/path/detector.onnx
+        camera_info_topic:=/camera/camera_info rotation:=portrait
 
 Parameters come from config/hand_pose.yaml; the launch arguments below override the ones people change
 most, and their defaults are the YAML's (test/test_launch_files.py checks that). Every process gets the
@@ -63,12 +62,17 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "rotation",
                 default_value="landscape",
-                description="aria: landscape (as recorded, sideways) | portrait (turned upright)",
+                description="landscape (sideways, as Aria records) | portrait (upright): drawing only",
+            ),
+            DeclareLaunchArgument(
+                "localisation",
+                default_value="mediapipe",
+                description="mediapipe (real hands) | detector (ours, trained on synthetic hands)",
             ),
             DeclareLaunchArgument(
                 "mode",
-                default_value="lifter",
-                description="lifter (2D keypoints -> 3D) | potter (crop -> 3D)",
+                default_value="world",
+                description="world (MediaPipe's world landmarks) | lifter (2D -> 3D) | potter (crop -> 3D)",
             ),
             DeclareLaunchArgument(
                 "backend", default_value="auto", description="auto | tensorrt | onnxruntime | torch"
@@ -100,6 +104,7 @@ def generate_launch_description() -> LaunchDescription:
                         "camera_source": _text("camera_source"),
                         "aria_calibration": _text("aria_calibration"),
                         "rotation": _text("rotation"),
+                        "localisation": _text("localisation"),
                         "mode": _text("mode"),
                         "backend": _text("backend"),
                         "lifter_model": _text("lifter_model"),

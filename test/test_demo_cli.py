@@ -40,9 +40,18 @@ def test_reduced_demo_runs_the_node_end_to_end(tmp_path):
         with Image.open(out / name) as image:
             assert image.format == "PNG" and min(image.size) >= 256
     assert len(list((out / "overlay").glob("*.png"))) == 6  # one per frame
-    assert len(list((out / "aria_overlay").glob("*.png"))) == 3  # the real recording's 3 RGB frames
-    with Image.open(next((out / "aria_overlay").glob("*.png"))) as image:
+    # the real recordings' RGB frames, upright; MediaPipe finds the bare hands, not the gloved ones
+    assert len(list((out / "aria_overlay" / "aea_recording").glob("*.png"))) == 8
+    assert len(list((out / "aria_overlay" / "adt_apartment_video").glob("*.png"))) == 3
+    with Image.open(next((out / "aria_overlay" / "aea_recording").glob("*.png"))) as image:
         assert image.size == (512, 512)
+    bare, gloved = summary.real
+    assert len(bare.hands) >= 2 and not gloved.hands
+    for by_side in bare.hands.values():
+        for joints in by_side.values():  # placed in front of the camera, within arm's reach
+            assert joints.shape == (21, 3) and 0.1 < joints[0, 2] < 0.8
+    with Image.open(out / "aria_hands_3d.png") as image:
+        assert image.format == "PNG"
     latency = json.loads((out / "latency.json").read_text())
     assert latency["frames"] == 6 and 0 < latency["p50"] <= latency["p99"]
     assert "onnxruntime" in latency["backend"] or "tensorrt" in latency["backend"]

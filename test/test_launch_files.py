@@ -20,6 +20,7 @@ HAND_POSE = LAUNCH_DIR / "hand_pose.launch.py"
 ARIA_VRS = LAUNCH_DIR / "aria_vrs.launch.py"
 PACKAGE = "hand_pose_ros"
 ESTIMATOR_OVERRIDES = {
+    "localisation",
     "mode",
     "backend",
     "camera_source",

@@ -99,17 +99,21 @@ def write_report(report: dict[str, Any], out_dir: Path) -> list[Path]:
     return [write_json_atomic(out_dir / "report.json", report, indent=1), *plots]
 
 
-def plot_hands_3d(frames: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]], path: Path) -> Path:
+def plot_hands_3d(
+    frames: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray | None]]]], path: Path
+) -> Path:
     """Predicted (solid) against true (dashed) camera-frame hands, one panel per frame.
 
-    `frames`: (title, {side: (predicted (21, 3), true (21, 3)) metres}); NaN joints are left out. Axes
-    are in millimetres, seen from behind the camera (x right, y down, z forward)."""
+    `frames`: (title, {side: (predicted (21, 3), true (21, 3) or None) metres}); NaN joints are left out.
+    Axes are in millimetres, seen from behind the camera (x right, y down, z forward)."""
     figure = plt.figure(figsize=(4.2 * len(frames), 4.4))
     for index, (title, hands) in enumerate(frames):
         axis = figure.add_subplot(1, len(frames), index + 1, projection="3d")
         for side, (predicted, true) in hands.items():
             colour = tuple(c / 255 for c in SIDE_COLOURS[side])
             for joints, style in ((predicted, "-"), (true, "--")):
+                if joints is None:
+                    continue
                 millimetres = joints * 1000.0
                 for parent, child in BONES:
                     segment = millimetres[[parent, child]]
@@ -122,6 +126,8 @@ def plot_hands_3d(frames: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray
         axis.set_ylabel("z (mm)")
         axis.set_zlabel("-y (mm)")
         axis.view_init(elev=15, azim=-80)
-    figure.suptitle("camera-frame hands: predicted (solid) and ground truth (dashed); right red, left blue")
+    truth = any(true is not None for _, hands in frames for _, true in hands.values())
+    caption = "predicted (solid) and ground truth (dashed)" if truth else "predicted"
+    figure.suptitle(f"camera-frame hands, {caption}; right red, left blue")
     figure.tight_layout()
     return _save_figure(figure, path)

@@ -56,6 +56,15 @@ def keypoint_box(points: np.ndarray, width: int, height: int, pad: float = KEYPO
     return np.clip(box, 0.0, [width - 1, height - 1, width - 1, height - 1])
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(width, 0.0) * max(height, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def box_is_usable(bbox: np.ndarray | None, width: int, height: int) -> str | None:
     """Why a box cannot be cropped (None when it can): missing, empty, or wholly outside the image."""
     if bbox is None:

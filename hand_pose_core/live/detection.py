@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from hand_pose_core.egoexo.formats import FrameAnnotation
-from hand_pose_core.geometry.crop import keypoint_box, normalize_crop
+from hand_pose_core.geometry.crop import box_iou, keypoint_box, normalize_crop
 from hand_pose_core.geometry.skeleton import HAND_SIDES, NUM_JOINTS
 
 PRESENCE_THRESHOLD = 0.5
@@ -40,15 +40,6 @@ def fractions_to_pixels(fractions: np.ndarray, width: int, height: int) -> np.nd
 
 def pixels_to_fractions(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     return (np.asarray(pixels, dtype=np.float64) + 0.5) / [width, height]
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x1, y1, x2, y2) boxes."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(width, 0.0) * max(height, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from hand_pose_core.errors import InputError
+from hand_pose_core.geometry.crop import box_iou
 from hand_pose_core.live.palms import (
     ANCHOR_CENTRES,
     PALM_OUTPUT_WIDTH,
@@ -39,7 +40,8 @@ NUM_LANDMARKS = 21
 LANDMARKS, PRESENCE, LEFT_PROBABILITY, WORLD_LANDMARKS = slice(0, 63), 63, 64, slice(65, 128)
 LANDMARK_OUTPUT_WIDTH = 128
 Z_SCALE = 0.4  # fact 26: normalized z = raw z / 224 / 0.4
-PIXEL_SCALE = np.float32(1.0 / 255.0)  # model inputs are pixel/255, as MediaPipe's float conversion
+PIXEL_SCALE = np.float32(1.0 / 255.0)
+SAME_HAND_IOU = 0.5  # model inputs are pixel/255, as MediaPipe's float conversion
 
 
 class PalmEngine(Protocol):
@@ -64,6 +66,9 @@ class HandLandmarkerConfig:
     min_presence_confidence: float = 0.5  # hand presence threshold (MediaPipe's min_tracking_confidence)
     static_image_mode: bool = False  # True: every frame on its own, palm detection each time
     mirrored: bool = False  # True: frames are mirrored, so MediaPipe's handedness label is the person's
+    # One deviation from MediaPipe: two palm regions of one hand can both yield landmarks, and MediaPipe
+    # then reports (and tracks) the hand twice, often as a left and a right hand; we keep the more
+    # present of two hands whose keypoint boxes overlap by more than SAME_HAND_IOU.
 
     def __post_init__(self) -> None:
         if self.max_hands < 1:
@@ -191,7 +196,14 @@ class HandLandmarker:
             landmarks = project_to_image(crop_points, region)
             if not (presence > self.config.min_presence_confidence and np.isfinite(landmarks).all()):
                 continue
-            hands.append(self._hand(output, presence, landmarks, region, from_tracking, width, height))
+            hand = self._hand(output, presence, landmarks, region, from_tracking, width, height)
+            if any(
+                box_iou(hand.box, other.box) > SAME_HAND_IOU and other.presence >= presence for other in hands
+            ):
+                continue  # the same hand read twice from two regions (see HandLandmarkerConfig)
+            kept = [i for i, other in enumerate(hands) if box_iou(hand.box, other.box) <= SAME_HAND_IOU]
+            hands, next_regions = [hands[i] for i in kept], [next_regions[i] for i in kept]
+            hands.append(hand)
             next_regions.append(region_from_landmarks(landmarks, width, height))
         return hands, next_regions
 

@@ -166,6 +166,18 @@ class HandPosePipeline:
         """Where the 3D comes from: potter, lifter, or world (MediaPipe's world landmarks)."""
         return self.pose.card.name if self.pose is not None else "world"
 
+    def describe(self) -> str:
+        """Which models run where, for logs and diagnostics, e.g. "mediapipe full on onnxruntime ->
+        lifter on onnxruntime"."""
+        if self.hands is not None:
+            where = f"mediapipe {self.config.variant} on {self.hands.palm_engine.backend}"
+        elif self.detector is not None:
+            where = f"detector on {self.detector.backend}"
+        else:
+            where = "given boxes and keypoints"
+        lift = "world landmarks" if self.pose is None else f"{self.lifting} on {self.pose.backend}"
+        return f"{where} -> {lift}"
+
     @property
     def needs_image(self) -> bool:
         """Whether frames must be read at all (not for the lifter on given keypoints)."""

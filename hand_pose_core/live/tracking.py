@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hand_pose_core.geometry.crop import box_is_usable
+from hand_pose_core.geometry.crop import box_iou, box_is_usable
 from hand_pose_core.geometry.skeleton import HAND_SIDES
-from hand_pose_core.live.detection import Detection, box_iou
+from hand_pose_core.live.detection import Detection
 
 SAME_HAND_IOU = 0.5  # a detection overlapping a track this much is that track's hand
 
