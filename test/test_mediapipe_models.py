@@ -1,5 +1,6 @@
 """MediaPipe Hands' models re-implemented in PyTorch: the same raw outputs as the TFLite interpreter on
-the official files, for real photos, from our module and from its ONNX export under ONNX Runtime.
+the official files, for real photos, from our module and from the shipped ONNX files under ONNX Runtime;
+`hand-pose import-mediapipe` re-creates those files from the wheel.
 
 Tolerance: 1e-5 of the output's largest magnitude (at least 1e-5 absolute). The three runtimes sum in
 different orders (XNNPACK, PyTorch, MLAS), so float32 rounding piles up over some 60 layers to about
@@ -9,7 +10,7 @@ A real mistake (a pad on the wrong side, a transposed kernel, a missed activatio
 
 from __future__ import annotations
 
-import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,12 @@ from hand_pose_core.models.tflite import (
     palm_detector_from_tflite,
     read_tflite_signature,
 )
+from hand_pose_core.runtime.engines import OnnxRuntimeEngine
 from hand_pose_core.runtime.export import store_weights_as_fp16
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIAPIPE = REPO / "data" / "mediapipe"
+SHIPPED = REPO / "models"
 PHOTOS = sorted((REPO / "data" / "real").glob("*.jpg"))
 HAND_CROP = ("mp_rock_one_hand.jpg", (12, 95, 162, 245))  # x0, y0, x1, y1 around the one hand
 RELATIVE_TOLERANCE = 1e-5
@@ -104,7 +107,7 @@ class Case:
     model: nn.Module
     inputs: np.ndarray  # NHWC, as TFLite takes them
     reference: list[np.ndarray]  # the interpreter's outputs, in its order, stacked over the inputs
-    onnx_path: Path
+    engine: OnnxRuntimeEngine  # the shipped ONNX file
 
     @property
     def nchw(self) -> np.ndarray:
@@ -124,30 +127,6 @@ def interpreter_outputs(path: Path, inputs: np.ndarray) -> tuple[list[str], list
     return [o["name"] for o in outputs], [np.concatenate(parts) for parts in zip(*results, strict=True)]
 
 
-def export_onnx(model: nn.Module, size: int, path: Path) -> Path:
-    batch = torch.export.Dim("batch", min=1, max=16)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.rand(2, 3, size, size),),
-            path,
-            input_names=["image"],
-            output_names=["output"],
-            dynamic_shapes={"image": {0: batch}},
-            opset_version=20,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-    return path
-
-
-def run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {"image": images})[0]
-
-
 def assert_matches(ours: list[np.ndarray], reference: list[np.ndarray], names: tuple[str, ...]) -> None:
     assert len(ours) == len(reference) == len(names)
     for name, mine, theirs in zip(names, ours, reference, strict=True):
@@ -158,17 +137,16 @@ def assert_matches(ours: list[np.ndarray], reference: list[np.ndarray], names: t
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
-def case(request, tmp_path_factory) -> Case:
-    """One model: loaded, run by the interpreter on the real inputs and exported to ONNX, once."""
+def case(request) -> Case:
+    """One model: loaded, run by the interpreter on the real inputs, and its shipped ONNX file."""
     name = request.param
     kind, _ = MODELS[name]
     path = MEDIAPIPE / f"{name}.tflite"
     inputs = model_inputs(kind.size, kind.with_hand_crop)
     names, reference = interpreter_outputs(path, inputs)
     assert tuple(names) == kind.output_names  # the interpreter's order, which our packing follows
-    model = kind.loader(path)
-    onnx_path = export_onnx(model, kind.size, tmp_path_factory.mktemp(name) / f"{name}.onnx")
-    return Case(name, kind, model, inputs, reference, onnx_path)
+    engine = OnnxRuntimeEngine(SHIPPED / f"mediapipe_{name}.onnx")
+    return Case(name, kind, kind.loader(path), inputs, reference, engine)
 
 
 def test_loader_tells_full_from_lite(case):
@@ -189,19 +167,87 @@ def test_torch_matches_tflite(case):
     assert_matches(case.kind.split(packed), case.reference, case.kind.output_names)
 
 
-def test_onnx_matches_tflite_with_dynamic_batch(case):
+def test_shipped_onnx_matches_tflite_with_dynamic_batch(case):
     for batch in (slice(0, 1), slice(0, None)):
-        packed = run_onnx(case.onnx_path, case.nchw[batch])
+        packed = case.engine.infer(case.nchw[batch])
         reference = [r[batch] for r in case.reference]
         assert_matches(case.kind.split(packed), reference, case.kind.output_names)
 
 
-def test_fp16_weight_storage_is_exact(case, tmp_path):
-    original = onnx.load(case.onnx_path)
-    halved = tmp_path / "fp16.onnx"
-    onnx.save(store_weights_as_fp16(original), halved)
-    assert halved.stat().st_size < 0.6 * case.onnx_path.stat().st_size
-    np.testing.assert_array_equal(run_onnx(halved, case.nchw), run_onnx(case.onnx_path, case.nchw))
+def test_shipped_onnx_carries_its_card_and_fp16_weights(case):
+    card = case.engine.card
+    assert card.orientation == "portrait" and card.precision == "fp32"
+    assert card.about["licence"] == "Apache-2.0" and card.about["version"] == "0.10.21"
+    assert f"{case.name}.tflite" in card.about["origin"] and "input" in card.about and "output" in card.about
+    assert card.about["source_sha256"] == OFFICIAL_SHA256[f"{case.name}.tflite"]
+    # stored in float16, exactly as the TFLite file: the ONNX file is about as large
+    tflite_size = (MEDIAPIPE / f"{case.name}.tflite").stat().st_size
+    assert case.engine.path.stat().st_size < 1.15 * tflite_size
+
+
+HALVES = np.linspace(-2, 2, 64 * 32, dtype=np.float16)  # weights that float16 holds exactly
+
+
+def test_fp16_weight_storage_is_exact():
+    weights = onnx.numpy_helper.from_array(HALVES.astype(np.float32).reshape(64, 32), "w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 64])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 32])],
+        [weights],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 20)])
+    model.ir_version = 10  # one this ONNX Runtime reads
+    halved = store_weights_as_fp16(model)
+    assert halved.graph.initializer[0].data_type == onnx.TensorProto.FLOAT16
+    x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
+    run = [ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0] for m in (model, halved)]
+    np.testing.assert_array_equal(run[0], run[1])
+    inexact = onnx.numpy_helper.from_array(np.full((64, 32), 0.1, np.float32), "w")
+    model.graph.initializer[0].CopyFrom(inexact)
+    assert store_weights_as_fp16(model).graph.initializer[0].data_type == onnx.TensorProto.FLOAT  # kept
+
+
+def test_import_command_recreates_the_shipped_models_from_the_wheel(tmp_path, run_cli):
+    """`hand-pose import-mediapipe --wheel W` on a wheel-shaped zip of the four official files."""
+    wheel = tmp_path / "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for stem in ("palm_detection", "hand_landmark"):
+            for variant in ("full", "lite"):
+                archive.write(
+                    MEDIAPIPE / f"{stem}_{variant}.tflite",
+                    f"mediapipe/modules/{stem}/{stem}_{variant}.tflite",
+                )
+    code, out, err = run_cli("import-mediapipe", "--wheel", wheel, "--out", tmp_path / "models")
+    assert code == 0, err
+    for name, (kind, _) in MODELS.items():
+        made = OnnxRuntimeEngine(tmp_path / "models" / f"mediapipe_{name}.onnx")
+        shipped = OnnxRuntimeEngine(SHIPPED / f"mediapipe_{name}.onnx")
+        assert made.card == shipped.card
+        inputs = np.random.default_rng(1).random((2, 3, kind.size, kind.size), dtype=np.float32)
+        np.testing.assert_allclose(made.infer(inputs), shipped.infer(inputs), rtol=0, atol=1e-5)
+        assert f"mediapipe_{name}.onnx (parity with our PyTorch module" in out
+
+
+def test_import_command_refuses_a_wheel_without_the_official_files(tmp_path, run_cli):
+    wheel = tmp_path / "other.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(
+            MEDIAPIPE / "palm_detection_lite.tflite",
+            "mediapipe/modules/palm_detection/palm_detection_full.tflite",
+        )
+    code, _, err = run_cli("import-mediapipe", "--wheel", wheel, "--out", tmp_path / "models")
+    assert code == 2 and "not the mediapipe==0.10.21 wheel" in err and "\n" not in err.strip()
+    with zipfile.ZipFile(wheel, "a") as archive:
+        for stem in ("palm_detection", "hand_landmark"):
+            for variant in ("full", "lite"):
+                name = f"mediapipe/modules/{stem}/{stem}_{variant}.tflite"
+                if name not in archive.namelist():
+                    archive.write(MEDIAPIPE / f"{stem}_{variant}.tflite", name)
+    code, _, err = run_cli("import-mediapipe", "--wheel", wheel, "--out", tmp_path / "models")
+    assert code == 2 and "palm_detection_full.tflite is not the official file" in err
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").glob("*.onnx"))
 
 
 @pytest.mark.parametrize("name", list(MODELS))
