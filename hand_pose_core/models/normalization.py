@@ -8,7 +8,7 @@ per axis.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,11 +22,26 @@ EPSILON = 1e-8
 
 
 @dataclass(frozen=True)
-class JointNormalizer:
-    """Per-joint statistics (21, 3) of wrist-relative joints in millimetres."""
+class Statistics:
+    """A mean and a std, kept in checkpoints and model cards as `mean_<unit>` and `std_<unit>`."""
 
     mean: np.ndarray
     std: np.ndarray
+    unit: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f"mean_{self.unit}": self.mean.tolist(), f"std_{self.unit}": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Statistics:
+        return cls(*(np.array(data[f"{name}_{cls.unit}"], dtype=np.float64) for name in ("mean", "std")))
+
+
+@dataclass(frozen=True)
+class JointNormalizer(Statistics):
+    """Per-joint statistics (21, 3) of wrist-relative joints in millimetres."""
+
+    unit: ClassVar[str] = "mm"
 
     @classmethod
     def official(cls) -> JointNormalizer:
@@ -53,20 +68,12 @@ class JointNormalizer:
         """Normalised (..., 21, 3) -> wrist-relative metres."""
         return (np.asarray(values) * (self.std + EPSILON) + self.mean) / 1000.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean_mm": self.mean.tolist(), "std_mm": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JointNormalizer:
-        return cls(np.array(data["mean_mm"], dtype=np.float64), np.array(data["std_mm"], dtype=np.float64))
-
 
 @dataclass(frozen=True)
-class KeypointNormalizer:
+class KeypointNormalizer(Statistics):
     """Per-axis statistics (2,) of 2D keypoints in pixels."""
 
-    mean: np.ndarray
-    std: np.ndarray
+    unit: ClassVar[str] = "px"
 
     @classmethod
     def reference(cls) -> KeypointNormalizer:
@@ -87,10 +94,3 @@ class KeypointNormalizer:
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         return (np.asarray(pixels) - self.mean) / (self.std + EPSILON)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean_px": self.mean.tolist(), "std_px": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> KeypointNormalizer:
-        return cls(np.array(data["mean_px"], dtype=np.float64), np.array(data["std_px"], dtype=np.float64))
