@@ -23,7 +23,10 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
-        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
+        (
+            f"share/{PACKAGE}/models",
+            glob("models/*.onnx") + glob("models/*.md") + ["models/NOTICE", "models/LICENSE.mediapipe"],
+        ),
     ],
     install_requires=[
         "setuptools",
