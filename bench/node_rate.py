@@ -4,14 +4,15 @@
     .venv/bin/python bench/node_rate.py    # [--scenes one two] [--seconds 20] [--hz 30]
 
 For each scene, the node runs as its own process on a private DDS domain (as the tests start it:
-`hand_pose_ros.processes`), with its defaults (MediaPipe localisation, world landmarks, smoothing)
-on ONNX Runtime, `publish_overlay` false. A camera process (this script with `--probe`) publishes one
-real photo with hands, letterboxed to 512x512 rgb8, with the benchmark camera's CameraInfo, at `--hz`
-for `--warmup-s` (not counted), pauses, then for `--seconds`; it stamps each frame when sending it and
-listens to the node's left and right hand outputs and /diagnostics. Scenes: `one` (one hand visible,
-data/real/mp_rock_one_hand.jpg: the palm detector runs on every frame, as MediaPipe does while fewer
-than 2 hands are tracked) and `two` (two hands, data/real/mp_call_two_hands.jpg: both tracked, the
-landmark model reads both in one call and the palm detector does not run).
+`hand_pose_ros.processes`), with its defaults (MediaPipe localisation, world landmarks, smoothing) on
+ONNX Runtime (`--threads`, default 0: one per core; `--variant` full or lite), `publish_overlay` false.
+A camera process (this script with `--probe`) publishes one real photo with hands, letterboxed to
+512x512 rgb8, with the benchmark camera's CameraInfo, at `--hz` for `--warmup-s` (not counted), pauses,
+then for `--seconds`; it stamps each frame when sending it and listens to the node's left and right
+hand outputs and /diagnostics. Scenes: `one` (one hand visible, data/real/mp_rock_one_hand.jpg: the
+palm detector runs on every frame, as MediaPipe does while fewer than 2 hands are tracked) and `two`
+(two hands, data/real/mp_call_two_hands.jpg: both tracked, the landmark model reads both in one call
+and the palm detector does not run).
 
 Reported per scene: frames sent, received by the node, processed, dropped (the node's "frames
 dropped": frames replaced in its one-frame slot while it was busy), lost on the way (sent, never
@@ -172,7 +173,12 @@ def probe(args: argparse.Namespace) -> None:
 def run_scene(scene: str, args: argparse.Namespace) -> dict:
     from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
-    parameters = {"publish_overlay": False, "backend": "onnxruntime", "threads": args.threads}
+    parameters = {
+        "publish_overlay": False,
+        "backend": "onnxruntime",
+        "threads": args.threads,
+        "mediapipe_variant": args.variant,
+    }
     remaps = {"image": "/camera/image", "camera_info": "/camera/camera_info"}
     with tempfile.TemporaryDirectory() as folder, ProcessGroup(ros_env()) as group:
         out = Path(folder) / "probe.json"
@@ -284,6 +290,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=0, help="the node's ONNX Runtime threads (0: per core)"
     )
+    parser.add_argument("--variant", choices=("full", "lite"), default="full", help="MediaPipe's models")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench" / "node_rate.json")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # the camera process
     parser.add_argument("--scene", choices=tuple(SCENES), help=argparse.SUPPRESS)
