@@ -178,6 +178,7 @@ def run_scene(scene: str, args: argparse.Namespace) -> dict:
         "backend": "onnxruntime",
         "threads": args.threads,
         "mediapipe_variant": args.variant,
+        "detect_every": args.detect_every,
     }
     remaps = {"image": "/camera/image", "camera_info": "/camera/camera_info"}
     with tempfile.TemporaryDirectory() as folder, ProcessGroup(ros_env()) as group:
@@ -291,6 +292,9 @@ def parse_args() -> argparse.Namespace:
         "--threads", type=int, default=0, help="the node's ONNX Runtime threads (0: per core)"
     )
     parser.add_argument("--variant", choices=("full", "lite"), default="full", help="MediaPipe's models")
+    parser.add_argument(
+        "--detect-every", type=int, default=1, help="the node's detect_every: palm detector every N frames"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench" / "node_rate.json")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # the camera process
     parser.add_argument("--scene", choices=tuple(SCENES), help=argparse.SUPPRESS)
@@ -317,6 +321,8 @@ def main() -> None:
             "seconds": args.seconds,
             "warmup_s": args.warmup_s,
             "threads": args.threads,
+            "variant": args.variant,
+            "detect_every": args.detect_every,
         },
         "scenes": scenes,
     }

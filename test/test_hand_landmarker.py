@@ -148,6 +148,19 @@ def test_tracked_frame_skips_palm_detection_only_when_every_slot_is_tracked():
     assert not hands[0].tracked
 
 
+def test_palm_interval_looks_for_more_hands_every_n_frames_and_at_once_after_a_loss():
+    image, _ = photo("mp_rock_one_hand")  # one hand: MediaPipe would run the palm detector every frame
+    landmarker = HandLandmarker(*engines("lite"), HandLandmarkerConfig(palm_interval=3))
+    ran = []
+    for _ in range(7):
+        assert len(landmarker.process(image)) == 1
+        ran.append(landmarker.last_frame.palm_detection_ran)
+    assert ran == [True, False, False, True, False, False, True]
+    assert landmarker.process(np.zeros_like(image)) == []  # the hand is lost ...
+    landmarker.process(image)
+    assert landmarker.last_frame.palm_detection_ran  # ... so the next frame looks for hands at once
+
+
 def test_negative_photo_has_a_hand_only_below_its_presence():
     assert run(NEGATIVE_PHOTO, "static_full")[0] == []
     hands = run(NEGATIVE_PHOTO, "static_full", min_presence=0.05)[0]

@@ -65,6 +65,9 @@ class HandLandmarkerConfig:
     min_detection_confidence: float = 0.5  # palm score threshold
     min_presence_confidence: float = 0.5  # hand presence threshold (MediaPipe's min_tracking_confidence)
     static_image_mode: bool = False  # True: every frame on its own, palm detection each time
+    # While some hands are tracked, look for more every this many frames (at once when one is lost).
+    # MediaPipe looks on every frame with fewer than max_hands tracked; 1 does as it does.
+    palm_interval: int = 1
     mirrored: bool = False  # True: frames are mirrored, so MediaPipe's handedness label is the person's
     # One deviation from MediaPipe: two palm regions of one hand can both yield landmarks, and MediaPipe
     # then reports (and tracks) the hand twice, often as a left and a right hand; we keep the more
@@ -73,6 +76,8 @@ class HandLandmarkerConfig:
     def __post_init__(self) -> None:
         if self.max_hands < 1:
             raise InputError(f"max_hands must be at least 1, got {self.max_hands}")
+        if self.palm_interval < 1:
+            raise InputError(f"palm_interval must be at least 1, got {self.palm_interval}")
         for name in ("min_detection_confidence", "min_presence_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -139,10 +144,12 @@ class HandLandmarker:
         self.config = config or HandLandmarkerConfig()
         self.last_frame = NO_FRAME
         self._tracked: list[RotatedRect] = []
+        self._frames_since_palms = 0
 
     def reset(self) -> None:
         """Forget the tracked hands: the next frame starts with palm detection."""
         self._tracked = []
+        self._frames_since_palms = 0
         self.last_frame = NO_FRAME
 
     def process(self, image: np.ndarray) -> list[FoundHand]:
@@ -153,7 +160,8 @@ class HandLandmarker:
             self.reset()
             return []
         tracked = [] if self.config.static_image_mode else self._tracked
-        palm_detection_ran = len(tracked) < self.config.max_hands  # fact 36
+        due = not tracked or self._frames_since_palms + 1 >= self.config.palm_interval
+        palm_detection_ran = len(tracked) < self.config.max_hands and due  # fact 36
         palms = self._detect_palms(frame) if palm_detection_ran else []
         palm_regions = [palm_to_region(palm, width, height) for palm in palms]
         regions = [
@@ -162,6 +170,10 @@ class HandLandmarker:
             if region.is_usable(width, height)
         ]
         hands, next_regions = self._read_hands(frame, regions)
+        lost = len(next_regions) < len(tracked)
+        self._frames_since_palms = 0 if palm_detection_ran else self._frames_since_palms + 1
+        if lost:  # a hand that left: look for hands on the next frame
+            self._frames_since_palms = self.config.palm_interval
         self._tracked = next_regions
         self.last_frame = FrameDiagnostics(
             palm_detection_ran, tuple(palms), tuple(palm_regions), tuple(next_regions)

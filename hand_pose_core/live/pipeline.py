@@ -53,7 +53,9 @@ LOCALISATIONS = ("mediapipe", "detector", "given")
 @dataclass(frozen=True)
 class PipelineConfig:
     localisation: str = "mediapipe"
-    detect_every: int = 1  # detector localisation with POTTER: run the detector every N frames
+    # Look for hands every N frames while some are followed: MediaPipe's palm detector (mediapipe), or the
+    # whole-image detector with POTTER (detector; the lifter needs its keypoints every frame).
+    detect_every: int = 1
     min_score: float = 0.5  # presence probability for a found hand to count
     smoothing: bool = False  # One-Euro on camera-frame joints (off for benchmarking)
     min_cutoff_hz: float = 1.0
@@ -134,7 +136,9 @@ class HandPosePipeline:
             hands = HandLandmarker(
                 engine(model_or_bundled(palm_model, f"palm_detector{suffix}")),
                 engine(model_or_bundled(landmark_model, f"hand_landmarks{suffix}")),
-                HandLandmarkerConfig(min_presence_confidence=config.min_score),
+                HandLandmarkerConfig(
+                    min_presence_confidence=config.min_score, palm_interval=config.detect_every
+                ),
             )
         return cls(pose, camera, detector, config, hands)
 

@@ -68,6 +68,24 @@ class Standardize(nn.Module):
         return F.instance_norm(x.reshape(x.shape[0], 1, -1), eps=self.eps).reshape(x.shape)
 
 
+class PReLU(nn.PReLU):
+    """`nn.PReLU` whose inference form is relu(x) + slope * min(x, 0): the same numbers to the last bit
+    (one of the two terms is always 0), which ONNX Runtime runs in its fast layout (a PRelu operator
+    takes 29 % of the palm detector's time there)."""
+
+    def fuse(self) -> SplitPReLU:
+        return SplitPReLU(self.weight.detach().clone())
+
+
+class SplitPReLU(nn.Module):
+    def __init__(self, slope: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("slope", slope.reshape(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x) + self.slope * torch.clamp(x, max=0.0)
+
+
 def fuse_modules(model: nn.Module) -> nn.Module:
     """An inference copy of `model`: each sub-module with a `fuse()` method replaced by what it returns
     (the same function with fewer passes over the data). The original is left as it is."""

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hand_pose_core.models.layers import SameConv2d
+from hand_pose_core.models.layers import PReLU, SameConv2d
 
 NUM_ANCHORS = 2016
 NUM_COORDS = 18  # box (x, y, w, h) and 7 keypoints (x, y)
@@ -61,7 +61,7 @@ class BlazeBlock(nn.Module):
         self.extra_channels = out_width - in_width
         self.depthwise = SameConv2d(in_width, in_width, kernel_size, stride, groups=in_width)
         self.pointwise = SameConv2d(in_width, out_width, 1)
-        self.act = nn.PReLU(out_width)
+        self.act = PReLU(out_width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = F.max_pool2d(x, 2) if self.stride == 2 else x
@@ -77,7 +77,7 @@ class UpsampleMerge(nn.Module):
     def __init__(self, deep_width: int, width: int, kernel_size: int, depth: int) -> None:
         super().__init__()
         self.project = SameConv2d(deep_width, width, 1)
-        self.act = nn.PReLU(width)
+        self.act = PReLU(width)
         self.blocks = nn.Sequential(*(BlazeBlock(width, width, kernel_size) for _ in range(depth)))
 
     def forward(self, deep: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -110,7 +110,7 @@ class PalmDetector(nn.Module):
         if len(widths) != 5 or len(config.depths) != 5:
             raise ValueError("the palm detector has five stages (strides 2 to 32)")
         self.stem = SameConv2d(3, widths[0], kernel, stride=2)
-        self.stem_act = nn.PReLU(widths[0])
+        self.stem_act = PReLU(widths[0])
         stages = []
         for i, (width, depth) in enumerate(zip(widths, config.depths, strict=True)):
             in_width, stride = (widths[i - 1], 2) if i else (width, 1)
