@@ -195,6 +195,9 @@ def test_shipped_onnx_carries_its_card_and_fp16_weights(case):
     assert case.engine.path.stat().st_size < 2.5 * parameters + 200_000
 
 
+HALVES = np.linspace(-2, 2, 64 * 32, dtype=np.float16)  # weights that float16 holds exactly
+
+
 def test_fp16_weight_storage_is_exact():
     weights = onnx.numpy_helper.from_array(HALVES.astype(np.float32).reshape(64, 32), "w")
     graph = onnx.helper.make_graph(
