@@ -487,8 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        help="jitter crops, keypoints or frames (default: off for POTTER and the lifter, as the baselines; "
-        "on for the detector)",
+        help="jitter crops (POTTER), make 2D keypoints noisy and incomplete as a real detector's (the "
+        "lifter), move views and add frames without hands (the detector); default: off for POTTER and the "
+        "lifter, as the baselines, on for the detector",
     )
     tr.add_argument("--max-minutes", type=float, help="stop after the epoch in which this budget runs out")
     tr.add_argument(

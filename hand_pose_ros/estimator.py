@@ -113,7 +113,8 @@ PARAMETERS = (
     Parameter(
         "detect_every",
         1,
-        "potter: run the detector every N frames, following hands between",
+        "while hands are tracked, look for more every N frames: MediaPipe's palm detector (mediapipe), "
+        "the detector (detector with potter)",
         integers=(1, 100),
     ),
     Parameter("min_score", 0.5, "presence probability for a detected hand to count", floats=(0.0, 1.0)),

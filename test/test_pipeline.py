@@ -1,6 +1,7 @@
 """Live localisation and metric 3D: the translation solver, One-Euro smoothing, tracking and handedness,
-the detector (export parity, learning on synthetic frames), and `HandPosePipeline` in both modes,
-including the frames a headset really sends (no hands, black, saturated, wrong size, mono)."""
+the detector (export parity, learning on synthetic frames, no hand where there is none), and
+`HandPosePipeline` in both modes, including the frames a headset really sends (no hands, black,
+saturated, wrong size, mono)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import DATA_DIR
 
 from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
 from hand_pose_core.egoexo.frames import read_image, select_frames
 from hand_pose_core.errors import InputError
-from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, PinholeCamera
 from hand_pose_core.geometry.crop import CropWindow, is_mirrored, mirror_joints, normalize_crop, warp_crop
 from hand_pose_core.geometry.placement import solve_translation
 from hand_pose_core.geometry.skeleton import NUM_JOINTS
@@ -24,11 +26,15 @@ from hand_pose_core.live.offline import annotated_frames, run_pipeline
 from hand_pose_core.live.pipeline import GivenHand, HandPosePipeline, PipelineConfig
 from hand_pose_core.live.tracking import HandTracker, OneEuroFilter, resolve_sides
 from hand_pose_core.models.checkpoints import load_checkpoint
-from hand_pose_core.runtime.engines import OnnxRuntimeEngine, load_engine
+from hand_pose_core.runtime.bundled import bundled_model
+from hand_pose_core.runtime.engines import Engine, OnnxRuntimeEngine, load_engine
 from hand_pose_core.runtime.export import export_model, export_onnx
 from hand_pose_core.runtime.torch_engine import TorchEngine
 
 IMAGES = ("image", "undistorted")
+# Pictures without a hand (data/README.md): flat and noisy frames, real scenes of other sizes.
+NEGATIVES = sorted((DATA_DIR / "negatives").iterdir())
+EMPTY_FRAMES = ("black.png", "grey.png", "noise.png")
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +285,10 @@ def test_detector_learns_to_find_hands_and_the_live_pipeline_scores_offline(
     recall = float(out.split("recall ")[1].split(",")[0])
     assert recall >= 0.9, out
     assert "camera-frame MPJPE" in out and "wrist depth error" in out
+    detector = TorchEngine(load_checkpoint(result.best))
+    for name in EMPTY_FRAMES:
+        hands, scores = presences(detector, DATA_DIR / "negatives" / name)
+        assert not hands, f"presence (right, left) {np.round(scores, 3)} on {name}"
     predictions = load_predictions(pred)
     wrists = np.array(
         [hand[0] for frames in predictions.values() for hands in frames.values() for hand in hands.values()]
@@ -288,6 +298,25 @@ def test_detector_learns_to_find_hands_and_the_live_pipeline_scores_offline(
         "eval", "--pred", pred, "--gt", annotation_path(varied_data, "val"), "--allow-missing"
     )
     assert code == 0 and "MPJPE" in out
+
+
+def presences(detector: Engine, picture) -> tuple[list, list[float]]:
+    """The hands `HandPosePipeline` with the detector finds in a picture (a camera of its size, the bundled
+    lifter) and the detector's presence for each side, found or not."""
+    image = read_image(picture)
+    height, width = image.shape[:2]
+    pose = load_engine(bundled_model("lifter"), "onnxruntime")
+    camera = PinholeCamera.linear(width, height, 150.0)
+    result = HandPosePipeline(pose, camera, detector, PipelineConfig("detector")).process(image)
+    assert not result.skipped and "detector" in result.seconds  # the detector ran on the picture
+    packed = detector.infer(frame_input(image, detector.card.input_size)[None])[0]
+    return result.hands, [d.score for d in decode_detections(packed, width, height)]
+
+
+@pytest.mark.parametrize("picture", NEGATIVES, ids=lambda path: path.name)
+def test_the_bundled_detector_finds_no_hand_where_there_is_none(picture):
+    hands, scores = presences(load_engine(bundled_model("detector"), "onnxruntime"), picture)
+    assert not hands, f"presence (right, left) {np.round(scores, 3)} on {picture.name}"
 
 
 def test_detector_mode_uses_the_bundled_detector_when_none_is_named(models, data, tmp_path, run_cli):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import asdict, replace
@@ -15,11 +16,15 @@ from conftest import DATA_DIR, synthetic_data
 from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.errors import InputError
-from hand_pose_core.learn.datasets import CropDataset, select_hands
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
+from hand_pose_core.learn.datasets import CropDataset, detector_like_keypoints, select_hands
 from hand_pose_core.learn.training import TrainOptions, learning_rate_schedule, train
+from hand_pose_core.live.offline import annotated_frames, run_pipeline
+from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
 from hand_pose_core.models.checkpoints import load_checkpoint
 from hand_pose_core.models.normalization import JointNormalizer
 from hand_pose_core.models.potter import PotterConfig, PotterHand
+from hand_pose_core.runtime.torch_engine import TorchEngine
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +67,65 @@ def report_learning(name, result, budget):
     return best["val_mpjpe"], reference
 
 
-@pytest.mark.slow
-def test_lifter_beats_the_mean_pose_by_half(learning_data, tmp_path):
+@pytest.fixture(scope="module")
+def trained_lifter(learning_data, tmp_path_factory):
+    """The lifter after 60 epochs on `learning_data` with its augmentation (detector-like 2D)."""
     options = TrainOptions(
-        "lifter", learning_data, tmp_path, epochs=60, lr=1e-3, augment=True, progress=False
+        "lifter",
+        learning_data,
+        tmp_path_factory.mktemp("lifter"),
+        epochs=60,
+        lr=1e-3,
+        augment=True,
+        progress=False,
     )
-    mpjpe, reference = report_learning("lifter", train(options), "60 epochs")
+    return train(options)
+
+
+def detector_like(annotations, seed: int = 0):
+    """A copy of the annotations whose 2D keypoints are as a real detector gives them (seeded per hand)."""
+    noisy = copy.deepcopy(annotations)
+    for index, record in enumerate(noisy.hands()):
+        record.hand.joints_2d = detector_like_keypoints(
+            record.hand.joints_2d, np.random.default_rng([seed, index])
+        )
+    return noisy
+
+
+def lifter_scores(checkpoint, inputs, truth) -> tuple[float, float]:
+    """MPJPE and PA-MPJPE (mm) of the lifter on the 2D keypoints of `inputs`, against the 3D of `truth`."""
+    pipeline = HandPosePipeline(
+        TorchEngine(load_checkpoint(checkpoint)), BENCHMARK_CAMERA, config=PipelineConfig("given")
+    )
+    run = run_pipeline(pipeline, annotated_frames(inputs, None, "val", False), progress=False)
+    report = evaluate(run.predictions, truth, offset=True, allow_missing=True)
+    return report["mpjpe"], report["pa_mpjpe"]
+
+
+@pytest.mark.slow
+def test_lifter_beats_the_mean_pose_by_half(trained_lifter):
+    mpjpe, reference = report_learning("lifter", trained_lifter, "60 epochs")
     assert mpjpe <= 0.5 * reference
+
+
+@pytest.mark.slow
+def test_lifter_copes_with_a_real_detectors_noisy_and_missing_keypoints(learning_data, trained_lifter):
+    """Trained on 2D keypoints as a real detector gives them (its augmentation), the lifter beats the mean
+    pose clearly on such keypoints, and keeps the articulation (PA-MPJPE) at least as well as the mean
+    pose. Measured: 25.43 / 12.40 mm against 51.12 / 13.93; trained with the former augmentation (1.5 px
+    noise) instead, 30.82 / 18.95."""
+    truth = load_annotations(annotation_path(learning_data, "val"))
+    noisy = detector_like(truth)
+    missing = [np.isnan(record.hand.joints_2d).any(axis=1).sum() for record in noisy.hands()]
+    assert np.mean(missing) > np.mean([np.isnan(r.hand.joints_2d).any(axis=1).sum() for r in truth.hands()])
+    reference, reference_pa = trained_lifter.mean_pose["val_mpjpe"], trained_lifter.mean_pose["val_pa_mpjpe"]
+    mpjpe, pa_mpjpe = lifter_scores(trained_lifter.best, noisy, truth)
+    print(
+        f"\nlifter on detector-like 2D: MPJPE {mpjpe:.2f}, PA-MPJPE {pa_mpjpe:.2f} mm; "
+        f"mean pose {reference:.2f} / {reference_pa:.2f} mm"
+    )
+    assert mpjpe <= 0.55 * reference
+    assert pa_mpjpe <= reference_pa
 
 
 @pytest.mark.slow

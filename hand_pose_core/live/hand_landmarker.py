@@ -3,9 +3,10 @@
 Per frame: palm detection runs only while fewer than `max_hands` hands are tracked (always in static
 mode); palm regions and the regions tracked from the previous frame's landmarks are merged; the
 landmark model runs once on all regions together; hands whose presence is above the threshold are kept
-and their landmarks give the next frame's regions. Fact numbers refer to `shared/docs/mediapipe_hands.md`
-(section G for this module). The engines are anything with `infer(batch) -> outputs` in the layout
-`PalmEngine` and `LandmarkEngine` describe, so the graph does not care which runtime runs the models.
+and their landmarks give the next frame's regions, as `hand_landmark_tracking_cpu.pbtxt` in MediaPipe
+0.10.21 wires it (docs/real_hands.md says what we follow and where we differ). The engines are anything
+with `infer(batch) -> outputs` in the layout `PalmEngine` and `LandmarkEngine` describe, so the graph
+does not care which runtime runs the models.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ NUM_LANDMARKS = 21
 # The landmark engine's output row: landmarks, presence, P("Left"), world landmarks.
 LANDMARKS, PRESENCE, LEFT_PROBABILITY, WORLD_LANDMARKS = slice(0, 63), 63, 64, slice(65, 128)
 LANDMARK_OUTPUT_WIDTH = 128
-Z_SCALE = 0.4  # fact 26: normalized z = raw z / 224 / 0.4
+Z_SCALE = 0.4  # TensorsToLandmarksCalculator's normalize_z: normalized z = raw z / 224 / 0.4
 PIXEL_SCALE = np.float32(1.0 / 255.0)
 SAME_HAND_IOU = 0.5  # model inputs are pixel/255, as MediaPipe's float conversion
 
@@ -59,7 +60,8 @@ class LandmarkEngine(Protocol):
 
 @dataclass(frozen=True)
 class HandLandmarkerConfig:
-    """MediaPipe Hands' options (fact 7), plus whether the frames are mirrored (selfie views)."""
+    """MediaPipe Hands' options (the defaults of `mediapipe/python/solutions/hands.py`), plus whether the
+    frames are mirrored (selfie views)."""
 
     max_hands: int = 2
     min_detection_confidence: float = 0.5  # palm score threshold
@@ -161,7 +163,7 @@ class HandLandmarker:
             return []
         tracked = [] if self.config.static_image_mode else self._tracked
         due = not tracked or self._frames_since_palms + 1 >= self.config.palm_interval
-        palm_detection_ran = len(tracked) < self.config.max_hands and due  # fact 36
+        palm_detection_ran = len(tracked) < self.config.max_hands and due
         palms = self._detect_palms(frame) if palm_detection_ran else []
         palm_regions = [palm_to_region(palm, width, height) for palm in palms]
         regions = [
@@ -191,8 +193,8 @@ class HandLandmarker:
     def _read_hands(
         self, frame: np.ndarray, regions: list[tuple[RotatedRect, bool]]
     ) -> tuple[list[FoundHand], list[RotatedRect]]:
-        """The landmark model on every region in one batch: the hands above the presence threshold (fact
-        29) and the regions their landmarks give for the next frame."""
+        """The landmark model on every region in one batch: the hands above the presence threshold and
+        the regions their landmarks give for the next frame."""
         if not regions:
             return [], []
         crops = np.stack([crop_region(frame, region, LANDMARK_INPUT_SIZE) for region, _ in regions])
@@ -229,8 +231,8 @@ class HandLandmarker:
         width: int,
         height: int,
     ) -> FoundHand:
-        """One kept hand in pixels. MediaPipe labels handedness as seen in a mirrored (selfie) image
-        (facts 30-31): its "Left" is the person's right hand unless the frame is mirrored."""
+        """One kept hand in pixels. MediaPipe labels handedness as seen in a mirrored (selfie) image:
+        its "Left" is the person's right hand unless the frame is mirrored."""
         p_left = float(output[LEFT_PROBABILITY])
         label_is_left = p_left >= 0.5
         is_left = label_is_left if self.config.mirrored else not label_is_left

@@ -2,8 +2,9 @@
 
 The model sees the whole image letterboxed into 192x192 (black bars) and answers, for each of its 2016
 anchors, 18 regressor values (a box and 7 keypoints, in 192-pixel units from the anchor centre) and a
-score logit. Fact numbers refer to `shared/docs/mediapipe_hands.md`: anchors (12-13), letterbox (10, 18),
-decoding (14-15), weighted non-maximum suppression (16-17), detection to hand region (19-23).
+score logit. The steps follow MediaPipe 0.10.21's `palm_detection_cpu.pbtxt` and
+`palm_detection_detection_to_roi.pbtxt`: SsdAnchorsCalculator, letterbox, TensorsToDetectionsCalculator,
+NonMaxSuppressionCalculator (weighted), detection to hand region.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ NUM_PALM_KEYPOINTS = 7
 PALM_OUTPUT_WIDTH = 4 + 2 * NUM_PALM_KEYPOINTS + 1  # box, keypoints, score logit
 SCORE_LOGIT_CLIP = 100.0
 NMS_IOU_THRESHOLD = 0.3
-# Facts 20-22: the wrist and middle-finger MCP keypoints set the hand's direction; the box grows to a
-# region around the whole hand.
+# `palm_detection_detection_to_roi.pbtxt`: the wrist and middle-finger MCP keypoints set the hand's
+# direction; the box grows to a region around the whole hand.
 WRIST_KEYPOINT, MIDDLE_MCP_KEYPOINT = 0, 2
 PALM_REGION_SCALE = 2.6
 PALM_REGION_SHIFT_Y = -0.5
@@ -44,7 +45,7 @@ def ssd_anchor_centres(
     anchors_per_layer: int = 2,
     offset: float = 0.5,
 ) -> np.ndarray:
-    """(2016, 2) float32 anchor centres in the model's order (facts 12-13).
+    """(2016, 2) float32 anchor centres in the model's order.
 
     Layers of equal stride share one grid, each adding `anchors_per_layer` anchors per cell (aspect ratio
     1 and the interpolated one); the order is grid by grid, row, column, then anchor. Anchor sizes are all
@@ -68,7 +69,7 @@ ANCHOR_OFFSETS = np.concatenate(
 
 def letterbox_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The palm model's input for an RGB image: (192, 192, 3) uint8, the image centred on a black square of
-    its longer side (facts 9-11), and the padding fractions (left, top, right, bottom) that undo it."""
+    its longer side, and the padding fractions (left, top, right, bottom) that undo it."""
     height, width = image.shape[:2]
     long_side = max(width, height)
     pad_x = (1.0 - width / long_side) / 2.0
@@ -80,9 +81,9 @@ def letterbox_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decode_palms(raw: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray]:
-    """The anchors scoring at least `min_score` (fact 15), decoded in the letterboxed input's normalized
-    coordinates: scores (K,) and rows (K, 18) of box xmin, ymin, xmax, ymax then 7 keypoints x, y;
-    anchor order."""
+    """The anchors scoring at least `min_score` (TensorsToDetectionsCalculator), decoded in the
+    letterboxed input's normalized coordinates: scores (K,) and rows (K, 18) of box xmin, ymin, xmax,
+    ymax then 7 keypoints x, y; anchor order."""
     raw = np.asarray(raw, dtype=np.float32)
     with np.errstate(over="ignore"):  # exp(100) is inf in float32, and the score 0, as in MediaPipe
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw[:, -1], -SCORE_LOGIT_CLIP, SCORE_LOGIT_CLIP)))
@@ -98,9 +99,10 @@ def decode_palms(raw: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndar
 def weighted_nms(
     scores: np.ndarray, rows: np.ndarray, max_detections: int, iou_threshold: float = NMS_IOU_THRESHOLD
 ) -> tuple[np.ndarray, np.ndarray]:
-    """MediaPipe's weighted non-maximum suppression (fact 17) on (K,) scores and (K, >=4) rows that start
-    with the box xmin, ymin, xmax, ymax: the best `max_detections`, best first (the graph keeps only the
-    best max_hands, fact 19, so the rest need not be computed).
+    """MediaPipe's weighted non-maximum suppression (NonMaxSuppressionCalculator, WEIGHTED) on (K,)
+    scores and (K, >=4) rows that start with the box xmin, ymin, xmax, ymax: the best `max_detections`,
+    best first (the graph keeps only the best max_hands, ClipDetectionVectorSizeCalculator, so the rest
+    need not be computed).
 
     The best remaining detection gathers every remaining one overlapping it by IoU > threshold; the
     output keeps its score, with its row (box edges and keypoints) averaged over the group, weighted by
@@ -129,7 +131,8 @@ def weighted_nms(
 
 
 def remove_letterbox(rows: np.ndarray, padding: np.ndarray) -> np.ndarray:
-    """Rows of x, y pairs in letterboxed-input coordinates -> normalized image coordinates (fact 18)."""
+    """Rows of x, y pairs in letterboxed-input coordinates -> normalized image coordinates
+    (DetectionLetterboxRemovalCalculator)."""
     left, top, right, bottom = padding
     pairs = rows.reshape(len(rows), rows.shape[1] // 2, 2)
     return ((pairs - (left, top)) / (1.0 - left - right, 1.0 - top - bottom)).reshape(rows.shape)
@@ -138,7 +141,7 @@ def remove_letterbox(rows: np.ndarray, padding: np.ndarray) -> np.ndarray:
 def palms_from_output(
     raw: np.ndarray, padding: np.ndarray, min_score: float, max_palms: int
 ) -> list[PalmDetection]:
-    """The palm model's (2016, 19) output for one image -> its best `max_palms` palms (facts 15-19)."""
+    """The palm model's (2016, 19) output for one image -> its best `max_palms` palms."""
     scores, rows = weighted_nms(*decode_palms(raw, min_score), max_detections=max_palms)
     rows = remove_letterbox(rows, padding)
     return [
@@ -148,7 +151,7 @@ def palms_from_output(
 
 
 def palm_to_region(palm: PalmDetection, image_width: int, image_height: int) -> RotatedRect:
-    """The hand region a palm implies (facts 21-23): its box turned so the wrist -> middle-finger direction
+    """The hand region a palm implies: its box turned so the wrist -> middle-finger direction
     points up, squared, grown 2.6 times and moved half a box towards the fingers."""
     xmin, ymin, xmax, ymax = (float(v) for v in palm.box)
     size = np.array([image_width, image_height])

@@ -2,9 +2,10 @@
 
 A region is a rectangle in normalized image coordinates (centre and size as fractions of the image width
 and height) turned by `rotation` radians, clockwise on screen (y points down). Hand regions are square in
-pixels. The facts these follow (numbers refer to `shared/docs/mediapipe_hands.md`): rect transformation (23),
-landmarks to region (32-35), association of palm and tracked regions (37), the warp of a region into a
-square model input (11, 24) and the projection of the model's landmarks back into the image (26-28).
+pixels. These follow MediaPipe 0.10.21's calculators: RectTransformationCalculator, the landmarks to
+region of `hand_landmark_landmarks_to_roi.pbtxt`, AssociationNormRectCalculator for palm and tracked
+regions, ImageToTensorCalculator's warp of a region into a square model input, and the projection of the
+model's landmarks back into the image (`hand_landmark_cpu.pbtxt`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from functools import cache, lru_cache
 import cv2
 import numpy as np
 
-# Facts 32-35: the landmarks that shape the next frame's region, and how it is grown. The hand's axis
-# ends between the index, middle and ring MCP joints (5, 9, 13): MediaPipe's calculator indexes the
-# 12-landmark subset, so its joints 4, 6, 8 are these, not the PIP joints fact 33 names (with the PIPs,
-# the regions miss MediaPipe's by up to 0.7 rad; with the MCPs they match).
+# `hand_landmark_landmarks_to_roi.pbtxt`: the landmarks that shape the next frame's region, and how it
+# is grown. The hand's axis ends between the index, middle and ring MCP joints (5, 9, 13): MediaPipe's
+# calculator indexes the 12-landmark subset, so its joints 4, 6, 8 are these MCPs, not the PIPs 6, 10, 14
+# (with the PIPs, the regions miss MediaPipe's by up to 0.7 rad; with the MCPs they match).
 REGION_LANDMARKS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
 WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP = 0, 5, 9, 13
 LANDMARK_REGION_SCALE = 2.0
 LANDMARK_REGION_SHIFT_Y = -0.1
-SAME_HAND_IOU = 0.5  # fact 37: a later region replaces every earlier one it overlaps more than this
+# AssociationNormRectCalculator: a later region replaces every earlier one it overlaps more than this.
+SAME_HAND_IOU = 0.5
 # OpenCV's fixed-point sampling (before 4.11, as in MediaPipe): positions in 1/32 pixel, computed per
 # block of 64 output columns; remap takes images and positions below 32767 pixels.
 SUBPIXEL_BITS = 5
@@ -62,7 +64,7 @@ def normalize_radians(angle: float) -> float:
 
 
 def rotation_to_vertical(start_px: np.ndarray, end_px: np.ndarray) -> float:
-    """The rotation that turns the vector start -> end (pixels) to point up the image (facts 21, 33)."""
+    """The rotation that turns the vector start -> end (pixels) to point up the image."""
     dx = float(end_px[0]) - float(start_px[0])
     dy = float(end_px[1]) - float(start_px[1])
     return normalize_radians(math.pi / 2.0 - math.atan2(-dy, dx))
@@ -76,7 +78,8 @@ def transform_rect(
     shift_y: float,
     shift_x: float = 0.0,
 ) -> RotatedRect:
-    """Shift along the rect's own axes, square it on its longer pixel side, then scale (fact 23).
+    """Shift along the rect's own axes, square it on its longer pixel side, then scale, as
+    RectTransformationCalculator does.
 
     Every hand region MediaPipe builds uses square_long, so that is not optional here."""
     width, height, rotation = rect.width, rect.height, rect.rotation
@@ -92,7 +95,7 @@ def transform_rect(
 
 
 def region_from_landmarks(landmarks: np.ndarray, image_width: int, image_height: int) -> RotatedRect:
-    """The region the next frame crops for a hand, from its (21, >=2) normalized landmarks (facts 32-35).
+    """The region the next frame crops for a hand, from its (21, >=2) normalized landmarks.
 
     The hand's axis runs from the wrist to the middle of the index, middle and ring MCP joints; the
     rectangle is the tight box of 12 palm and lower-finger landmarks in that turned frame, then squared,
@@ -138,9 +141,9 @@ def axis_aligned_iou(a: RotatedRect, b: RotatedRect) -> float:
 def associate_regions(
     palm_regions: list[RotatedRect], tracked_regions: list[RotatedRect]
 ) -> list[tuple[RotatedRect, bool]]:
-    """Merge palm and tracked regions as MediaPipe does (fact 37): in order, palms first, each region drops
-    every region already listed that it overlaps by IoU > 0.5 and joins the end. So a tracked hand wins
-    over the palm found on it. Returns (region, came from tracking) pairs."""
+    """Merge palm and tracked regions as MediaPipe's AssociationNormRectCalculator does: in order, palms
+    first, each region drops every region already listed that it overlaps by IoU > 0.5 and joins the end.
+    So a tracked hand wins over the palm found on it. Returns (region, came from tracking) pairs."""
     merged: list[tuple[RotatedRect, bool]] = []
     candidates = [(r, False) for r in palm_regions] + [(r, True) for r in tracked_regions]
     for region, tracked in candidates:
@@ -163,7 +166,7 @@ def warp_to_square(
     side: int,
     border: int,
 ) -> np.ndarray:
-    """A rotated rectangle of the image resampled into a (side, side) uint8 tensor (facts 11, 24).
+    """A rotated rectangle of the image resampled into a (side, side) uint8 tensor.
 
     Tensor pixel (u, v) samples centre + R(rotation)·((u/side - 0.5)·w, (v/side - 0.5)·h), bilinear, with
     image pixel centres at integer coordinates. MediaPipe runs OpenCV's perspective warp from the
@@ -273,7 +276,8 @@ def _exact_sampling_maps(inverse: np.ndarray, side: int) -> tuple[np.ndarray, np
 
 def crop_region(image: np.ndarray, rect: RotatedRect, side: int) -> np.ndarray:
     """The landmark model's input for a region: (side, side, 3) uint8, edge pixels repeated outside the
-    image (fact 24). A region not square in pixels is padded to its longer side (keep_aspect_ratio)."""
+    image (ImageToTensorCalculator's BORDER_REPLICATE). A region not square in pixels is padded to its
+    longer side (keep_aspect_ratio)."""
     height, width = image.shape[:2]
     side_px = max(rect.width * width, rect.height * height)
     return warp_to_square(
@@ -287,7 +291,8 @@ def crop_region(image: np.ndarray, rect: RotatedRect, side: int) -> np.ndarray:
 
 
 def project_to_image(points: np.ndarray, rect: RotatedRect) -> np.ndarray:
-    """(21, 3) landmarks normalized to the crop -> normalized image coordinates (fact 27).
+    """(21, 3) landmarks normalized to the crop -> normalized image coordinates, as
+    LandmarkProjectionCalculator does.
 
     x and y turn with the region about its centre; z scales with the region's width."""
     cos_r, sin_r = math.cos(rect.rotation), math.sin(rect.rotation)
@@ -301,7 +306,7 @@ def project_to_image(points: np.ndarray, rect: RotatedRect) -> np.ndarray:
 
 
 def rotate_world(world: np.ndarray, rotation: float) -> np.ndarray:
-    """(21, 3) world landmarks turned about z by the region's rotation (fact 28)."""
+    """(21, 3) world landmarks turned about z by the region's rotation (WorldLandmarkProjectionCalculator)."""
     cos_r, sin_r = math.cos(rotation), math.sin(rotation)
     turned = world.copy()
     turned[:, 0] = cos_r * world[:, 0] - sin_r * world[:, 1]

@@ -9,6 +9,7 @@ Layout under the output folder:
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -306,6 +307,18 @@ def _write_jpeg(image: np.ndarray, path: Path) -> None:
         Image.fromarray(image).save(tmp, format="JPEG", quality=JPEG_QUALITY)
 
 
+@functools.cache
+def frame_mask(camera: PinholeCamera = BENCHMARK_CAMERA) -> np.ndarray:
+    """(H, W) bool: the pixels of an undistorted frame that the synthetic raw camera sees (the others
+    are black); kept, as the detector's training draws frames without hands from it too."""
+    raw_camera = aria.rgb_calibration(
+        aria.parse_device_calibration(aria.synthetic_device_calibration()), "synthetic calibration"
+    )
+    mask = aria.AriaUndistorter(raw_camera, camera).valid_mask
+    mask.flags.writeable = False
+    return mask
+
+
 def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResult:
     """Generate a dataset under `out` (deterministic for a seed); returns what it wrote."""
     root = ensure_dir(Path(out))
@@ -314,7 +327,7 @@ def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResu
     raw_camera = aria.rgb_calibration(
         aria.parse_device_calibration(calibration_json), "synthetic calibration"
     )
-    valid_mask = aria.AriaUndistorter(raw_camera, camera).valid_mask
+    valid_mask = frame_mask(camera)
     splits = split_of_takes(config.takes)
     takes: dict[str, dict[str, TakeAnnotation]] = {split: {} for split in SPLITS}
     result = SynthResult(root, {})
