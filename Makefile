@@ -20,7 +20,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/python -m pytest -q test
+	$(BIN)/python -m pytest -q --durations=15 test
 
 # Everything but the tests marked slow (training to a learning target): for iteration, under 3 minutes.
 quick: lint

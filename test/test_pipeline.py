@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 from conftest import DATA_DIR
 
 from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
@@ -18,7 +19,13 @@ from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, PinholeCamera
 from hand_pose_core.geometry.crop import CropWindow, is_mirrored, mirror_joints, normalize_crop, warp_crop
 from hand_pose_core.geometry.placement import solve_translation
 from hand_pose_core.geometry.skeleton import NUM_JOINTS
-from hand_pose_core.learn.datasets import make_dataset, model_inputs, select_hands
+from hand_pose_core.learn.datasets import (
+    NEGATIVE_SHARE,
+    FrameDataset,
+    make_dataset,
+    model_inputs,
+    select_hands,
+)
 from hand_pose_core.learn.quantization import CalibrationData, export_int8_checked
 from hand_pose_core.learn.training import TrainOptions, train
 from hand_pose_core.live.detection import Detection, decode_detections, frame_input
@@ -34,7 +41,6 @@ from hand_pose_core.runtime.torch_engine import TorchEngine
 IMAGES = ("image", "undistorted")
 # Pictures without a hand (data/README.md): flat and noisy frames, real scenes of other sizes.
 NEGATIVES = sorted((DATA_DIR / "negatives").iterdir())
-EMPTY_FRAMES = ("black.png", "grey.png", "noise.png")
 
 
 @pytest.fixture(scope="module")
@@ -252,43 +258,21 @@ def test_detector_exports_and_runs_through_the_engines(models, data, tmp_path):
         export_int8_checked(models["detector"], tmp_path / "q.onnx", CalibrationData(data, None))
 
 
-@pytest.mark.slow
-def test_detector_learns_to_find_hands_and_the_live_pipeline_scores_offline(
-    varied_data, trained_detector, models, tmp_path, run_cli
+def test_bundled_detector_finds_unseen_hands_and_the_live_pipeline_scores_offline(
+    varied_data, models, tmp_path, run_cli
 ):
-    result = trained_detector
-    best = min(result.history, key=lambda h: h["val_loss"])
-    print(
-        f"\ndetector after 18 epochs: val recall {best['val_recall']:.3f}, "
-        f"precision {best['val_precision']:.3f}, keypoint error {best['val_keypoint_px']:.2f} px"
-    )
+    """The bundled detector trained on the training split of this very recipe (`models/detector_synth.md`,
+    6 CPU minutes, so not re-run here): on its validation frames, which it never saw, recall at least 0.9
+    through `infer --boxes detector --absolute` (measured: 0.925)."""
     pred = tmp_path / "pred.json"
     code, out, err = run_cli(
-        "infer",
-        "--checkpoint",
-        models["lifter"],
-        "--boxes",
-        "detector",
-        "--detector",
-        result.best,
-        "--absolute",
-        "--gt-dir",
-        varied_data,
-        "--image-dir",
-        varied_data.joinpath(*IMAGES),
-        "--split",
-        "val",
-        "--out",
-        pred,
-    )
+        "infer", "--checkpoint", models["lifter"], "--boxes", "detector", "--absolute", "--split", "val",
+        "--gt-dir", varied_data, "--image-dir", varied_data.joinpath(*IMAGES), "--out", pred,
+    )  # fmt: skip
     assert code == 0, err
     recall = float(out.split("recall ")[1].split(",")[0])
     assert recall >= 0.9, out
     assert "camera-frame MPJPE" in out and "wrist depth error" in out
-    detector = TorchEngine(load_checkpoint(result.best))
-    for name in EMPTY_FRAMES:
-        hands, scores = presences(detector, DATA_DIR / "negatives" / name)
-        assert not hands, f"presence (right, left) {np.round(scores, 3)} on {name}"
     predictions = load_predictions(pred)
     wrists = np.array(
         [hand[0] for frames in predictions.values() for hands in frames.values() for hand in hands.values()]
@@ -317,6 +301,23 @@ def presences(detector: Engine, picture) -> tuple[list, list[float]]:
 def test_the_bundled_detector_finds_no_hand_where_there_is_none(picture):
     hands, scores = presences(load_engine(bundled_model("detector"), "onnxruntime"), picture)
     assert not hands, f"presence (right, left) {np.round(scores, 3)} on {picture.name}"
+
+
+def test_detector_training_adds_frames_without_hands_and_its_loss_falls(synth_data, tmp_path):
+    """What the bundled detector's recipe does, in small: views moved off the hands and frames without any
+    hand (presence 0, nothing visible) after the training frames, new each epoch; the loss falls."""
+    train_frames = select_frames(load_annotations(annotation_path(synth_data, "train")))
+    images = synth_data.joinpath(*IMAGES)
+    data = FrameDataset(train_frames, images, "train", 128, augment=True, seed=0)
+    assert len(data) == len(train_frames) + round(NEGATIVE_SHARE * len(train_frames))
+    negatives = [data[index] for index in range(len(train_frames), len(data))]
+    assert all(n["presence"].sum() == 0 and n["visible"].sum() == 0 for n in negatives)
+    first = negatives[0]["image"].clone()
+    data.epoch = 1
+    assert not torch.equal(data[len(train_frames)]["image"], first)  # a new frame each epoch
+    options = TrainOptions("detector", synth_data, tmp_path, image_dir=images, epochs=4, batch_size=16)
+    history = train(options).history
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
 def test_detector_mode_uses_the_bundled_detector_when_none_is_named(models, data, tmp_path, run_cli):

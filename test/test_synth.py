@@ -20,6 +20,7 @@ from hand_pose_core.errors import InputError
 from hand_pose_core.geometry import aria
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 from hand_pose_core.geometry.skeleton import BONES, PALM_BONES, bone_lengths
+from hand_pose_core.synth import generator
 from hand_pose_core.synth.generator import (
     SynthConfig,
     compare_statistics,
@@ -76,8 +77,11 @@ def test_splits_need_three_takes_and_cover_all_splits():
         SynthConfig(takes=2)
 
 
-def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
+def test_same_seed_same_bytes_other_seed_other_data(tmp_path, monkeypatch):
+    """Also whether one process renders the takes or several do."""
     first = generate(tmp_path / "a", SynthConfig(takes=3, frames=4, seed=5), progress=False)
+    monkeypatch.setattr(generator, "TAKES_PER_WORKER", 1)
+    monkeypatch.setattr(generator.os, "cpu_count", lambda: 3)
     second = generate(tmp_path / "b", SynthConfig(takes=3, frames=4, seed=5), progress=False)
     other = generate(tmp_path / "c", SynthConfig(takes=3, frames=4, seed=6), progress=False)
     for split in SPLITS:

@@ -1,5 +1,6 @@
-"""Training and inference on synthetic data: evidence that both models learn, checkpoints, resume,
-`hand-pose infer` scored by `hand-pose eval`, and counted skips for unusable hands."""
+"""Training and inference on synthetic data: evidence that the models learn (the lifter trained here, the
+bundled small POTTER on unseen hands), checkpoints, resume, `hand-pose infer` scored by `hand-pose eval`,
+and counted skips for unusable hands."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import torch
 from conftest import DATA_DIR, synthetic_data
 
+from hand_pose_core.egoexo.baselines import mean_pose, predict_mean_pose
 from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.errors import InputError
@@ -24,6 +26,8 @@ from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
 from hand_pose_core.models.checkpoints import load_checkpoint
 from hand_pose_core.models.normalization import JointNormalizer
 from hand_pose_core.models.potter import PotterConfig, PotterHand
+from hand_pose_core.runtime.bundled import bundled_model
+from hand_pose_core.runtime.engines import load_engine
 from hand_pose_core.runtime.torch_engine import TorchEngine
 
 
@@ -34,9 +38,9 @@ def learning_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def diverse_data(tmp_path_factory):
-    """Many takes of two frames (6,720 training hands): variety matters more than length here."""
-    return synthetic_data(tmp_path_factory, "diverse", takes=2400, frames=2, seed=5)
+def unseen_data(tmp_path_factory):
+    """Hands the bundled models never trained on (they trained on seed 5): 300 takes of 2 frames."""
+    return synthetic_data(tmp_path_factory, "unseen", takes=300, frames=2, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -128,18 +132,21 @@ def test_lifter_copes_with_a_real_detectors_noisy_and_missing_keypoints(learning
     assert pa_mpjpe <= reference_pa
 
 
-@pytest.mark.slow
-def test_small_potter_beats_the_mean_pose_by_30_percent(diverse_data, tmp_path):
-    """The issue's aim: the small POTTER with mirrored left hands and a cosine schedule, a bounded CPU
-    budget (6 epochs of 6,720 hands, about 4 minutes on 2 cores). Measured: 31.29 mm against the mean pose's
-    47.47 (34 % below; with seed 1, 31.58 mm)."""
-    options = tiny_potter(
-        diverse_data, tmp_path, epochs=6, lr=2e-3, batch_size=32, schedule="cosine", mirror_left=True
-    )
-    result = train(options)
-    mpjpe, reference = report_learning("small POTTER", result, "6 epochs")
-    assert mpjpe <= 0.7 * reference
-    assert load_checkpoint(result.best).mirror_left
+def test_bundled_small_potter_beats_the_mean_pose_by_30_percent_on_unseen_hands(unseen_data):
+    """The models issue's aim, held by the bundled small POTTER (`models/potter_tiny_synth.md`: 6 epochs of
+    6,720 hands, mirrored left hands, a cosine schedule; about 12 CPU minutes here, so the recipe is not
+    re-run by the tests) on validation hands of another seed, predicted as the benchmark predicts them.
+    Measured: 31.59 mm against the mean training pose's 48.15 (34 % below; seed 8: 31.31 / 50.57)."""
+    train_set, val_set = (load_annotations(annotation_path(unseen_data, split)) for split in ("train", "val"))
+    reference = evaluate(predict_mean_pose(mean_pose(train_set), val_set), val_set, offset=True)["mpjpe"]
+    engine = load_engine(bundled_model("potter"), "onnxruntime")
+    assert engine.card.name == "potter" and engine.card.mirror_left
+    pipeline = HandPosePipeline(engine, BENCHMARK_CAMERA, config=PipelineConfig("given"))
+    frames = annotated_frames(val_set, unseen_data / "image" / "undistorted", "val", pipeline.needs_image)
+    report = evaluate(run_pipeline(pipeline, frames, progress=False).predictions, val_set, offset=True)
+    print(f"\nbundled small POTTER, unseen hands: MPJPE {report['mpjpe']:.2f} mm; mean pose {reference:.2f}")
+    assert report["num_hands"] == sum(val_set.count_hands().values())
+    assert report["mpjpe"] <= 0.7 * reference
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():

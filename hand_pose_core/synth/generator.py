@@ -9,10 +9,14 @@ Layout under the output folder:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +56,9 @@ from hand_pose_core.synth.render import Canvas, Lighting, draw_disc, draw_hand, 
 FRAME_STEP = 3  # annotated frames are mostly 3 apart in the release (30 fps video)
 VIDEO_FPS = 30.0
 JPEG_QUALITY = 92
+# Parallel rendering starts one process per this many takes (at most one per core): below twice this
+# many, one process renders them all, as starting processes would cost more than it saves.
+TAKES_PER_WORKER = 8
 
 # The release's validity rules.
 BONE_RANGE_MM = (5.0, 80.0)
@@ -319,45 +326,61 @@ def frame_mask(camera: PinholeCamera = BENCHMARK_CAMERA) -> np.ndarray:
     return mask
 
 
-def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResult:
-    """Generate a dataset under `out` (deterministic for a seed); returns what it wrote."""
-    root = ensure_dir(Path(out))
+def _render_take(job: tuple[Path, SynthConfig, int, str]) -> tuple[TakeAnnotation, int]:
+    """One take's frames written under `root` and its annotation, with the frames written."""
+    root, config, index, split = job
     camera = BENCHMARK_CAMERA
-    calibration_json = aria.synthetic_device_calibration()
-    raw_camera = aria.rgb_calibration(
-        aria.parse_device_calibration(calibration_json), "synthetic calibration"
-    )
     valid_mask = frame_mask(camera)
+    raw_camera = aria.rgb_calibration(
+        aria.parse_device_calibration(aria.synthetic_device_calibration()), "synthetic calibration"
+    )
+    rng = np.random.default_rng([config.seed, index])
+    take_uid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+    take = TakeAnnotation(take_uid, f"synth_s{config.seed}_{index:03d}")
+    scene = TakeScene(rng, config.frames, camera)
+    for frame_number in scene.frame_numbers:
+        image, joints = scene.render(frame_number, rng)
+        frame = FrameAnnotation(frame_number)
+        for side in HAND_SIDES:
+            hand = annotate_hand(side, joints[side], camera, valid_mask, split, rng)
+            if hand is not None:
+                frame.hands[side] = hand
+        if not frame.hands:
+            continue  # the release keeps only frames with at least one valid hand
+        image[~valid_mask] = 0
+        _write_jpeg(image, image_path(root / "image" / "undistorted", split, take.take_name, frame_number))
+        if config.raw:
+            raw = aria.distort_to_raw(image, camera, raw_camera)
+            _write_jpeg(raw, image_path(root / "raw", split, take.take_name, frame_number))
+        take.frames[frame_number] = frame
+    return take, len(take.frames)
+
+
+def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResult:
+    """Generate a dataset under `out` (deterministic for a seed); returns what it wrote.
+
+    Takes are rendered in parallel, one process per core: each take has its own random generator, so
+    the bytes do not depend on how many processes run."""
+    root = ensure_dir(Path(out))
+    calibration_json = aria.synthetic_device_calibration()
     splits = split_of_takes(config.takes)
     takes: dict[str, dict[str, TakeAnnotation]] = {split: {} for split in SPLITS}
     result = SynthResult(root, {})
     start = time.perf_counter()
     bar = tqdm(total=config.takes * config.frames, desc="synth frames", unit="frame", disable=not progress)
-    for index, split in enumerate(splits):
-        rng = np.random.default_rng([config.seed, index])
-        take_uid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
-        take = TakeAnnotation(take_uid, f"synth_s{config.seed}_{index:03d}")
-        scene = TakeScene(rng, config.frames, camera)
-        for frame_number in scene.frame_numbers:
-            image, joints = scene.render(frame_number, rng)
-            frame = FrameAnnotation(frame_number)
-            for side in HAND_SIDES:
-                hand = annotate_hand(side, joints[side], camera, valid_mask, split, rng)
-                if hand is not None:
-                    frame.hands[side] = hand
-            bar.update()
-            if not frame.hands:
-                continue  # the release keeps only frames with at least one valid hand
-            image[~valid_mask] = 0
-            _write_jpeg(
-                image, image_path(root / "image" / "undistorted", split, take.take_name, frame_number)
-            )
-            if config.raw:
-                raw = aria.distort_to_raw(image, camera, raw_camera)
-                _write_jpeg(raw, image_path(root / "raw", split, take.take_name, frame_number))
-            take.frames[frame_number] = frame
-            result.frames_written += 1
-        takes[split][take_uid] = take
+    jobs = [(root, config, index, split) for index, split in enumerate(splits)]
+    workers = min(os.cpu_count() or 1, len(jobs) // TAKES_PER_WORKER)
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            # forked: rendering needs numpy, SciPy and Pillow only, and the caller's script is not run again
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("fork")))
+            rendered = pool.map(_render_take, jobs)
+        else:
+            rendered = map(_render_take, jobs)
+        for (_, _, _, split), (take, written) in zip(jobs, rendered, strict=True):
+            takes[split][take.take_uid] = take
+            result.frames_written += written
+            bar.update(config.frames)
     bar.close()
     result.seconds = time.perf_counter() - start
     for split in SPLITS:
