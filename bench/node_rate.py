@@ -5,12 +5,15 @@
 
 For each scene, the node runs as its own process on a private DDS domain (as the tests start it:
 `hand_pose_ros.processes`), with its defaults (MediaPipe localisation, world landmarks, smoothing) on
-ONNX Runtime (`--threads`, default 0: one per core; `--variant` full or lite), `publish_overlay` false.
+ONNX Runtime (`--threads`, default 0: one per core; `--variant` full or lite; `--detect-every` N: the
+palm detector looks for more hands every N frames while one is tracked; the last two default to the
+node's defaults), `publish_overlay` false.
 A camera process (this script with `--probe`) publishes one real photo with hands, letterboxed to
 512x512 rgb8, with the benchmark camera's CameraInfo, at `--hz` for `--warmup-s` (not counted), pauses,
 then for `--seconds`; it stamps each frame when sending it and listens to the node's left and right
 hand outputs and /diagnostics. Scenes: `one` (one hand visible, data/real/mp_rock_one_hand.jpg: the
-palm detector runs on every frame, as MediaPipe does while fewer than 2 hands are tracked) and `two`
+palm detector runs on every frame with `--detect-every 1`, as MediaPipe does while fewer than 2 hands
+are tracked) and `two`
 (two hands, data/real/mp_call_two_hands.jpg: both tracked, the landmark model reads both in one call
 and the palm detector does not run).
 
@@ -281,6 +284,9 @@ def markdown(scenes: list[dict]) -> str:
 
 
 def parse_args() -> argparse.Namespace:
+    from hand_pose_ros.estimator import PARAMETERS
+
+    node = {parameter.name: parameter.default for parameter in PARAMETERS}
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -291,9 +297,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=0, help="the node's ONNX Runtime threads (0: per core)"
     )
-    parser.add_argument("--variant", choices=("full", "lite"), default="full", help="MediaPipe's models")
     parser.add_argument(
-        "--detect-every", type=int, default=1, help="the node's detect_every: palm detector every N frames"
+        "--variant", choices=("full", "lite"), default=node["mediapipe_variant"], help="MediaPipe's models"
+    )
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        default=node["detect_every"],
+        help="the node's detect_every: palm detector every N frames while a hand is tracked",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench" / "node_rate.json")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # the camera process

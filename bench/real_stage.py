@@ -34,8 +34,9 @@ them (input copy and output cast in `Engine.infer`), and the Python graph (every
 JSON (`--out`) and prints markdown tables; `--profile` adds a cProfile of our graph. Video mode is also
 split into the frames where our palm detector ran and those where both hands were tracked.
 
-`--prelu-experiment` adds one more of ours (not the product): the palm model with its PRelu activations
-rewritten as Relu(x) + Min(x, 0) * slope, the same numbers, which ONNX Runtime runs faster.
+`--palm-interval N` adds ours in video mode as the node runs with `detect_every: N`: while a hand is
+tracked, the palm detector looks for more only every N frames (MediaPipe looks on every frame while
+fewer than 2 hands are tracked).
 """
 
 from __future__ import annotations
@@ -162,73 +163,32 @@ class TimedEngine:
         return self.infer_s, self.run_s, self.calls, self.items
 
 
-def prelu_rewritten_session(path: Path, threads: int):
-    """An experiment, not the product: the palm model with every PRelu(x, slope) written as
-    Relu(x) + Min(x, 0) * slope, which is the same number for every finite x (one of the two terms is an
-    exact zero), in an ONNX Runtime session set up as `OnnxRuntimeEngine` sets up its own. ONNX Runtime's
-    PRelu kernel is slow and cannot stay in its blocked (NCHWc) layout, so it spends much of the palm
-    model's time; these four ops do not."""
-    import onnx
-    import onnxruntime
-    from onnx import helper, numpy_helper
-
-    model = onnx.load(str(path))
-    nodes = []
-    for node in model.graph.node:
-        if node.op_type != "PRelu":
-            nodes.append(node)
-            continue
-        (x, slope), y = node.input, node.output[0]
-        model.graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), f"{y}_zero"))
-        nodes += [
-            helper.make_node("Relu", [x], [f"{y}_positive"]),
-            helper.make_node("Min", [x, f"{y}_zero"], [f"{y}_negative"]),
-            helper.make_node("Mul", [f"{y}_negative", slope], [f"{y}_scaled"]),
-            helper.make_node("Add", [f"{y}_positive", f"{y}_scaled"], [y]),
-        ]
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-
-
 @dataclass
 class OursSide:
     variant: str
     threads: int
     palm: TimedEngine
     landmark: TimedEngine
-    prelu_rewrite: bool = False
+    palm_interval: int = 1
     landmarkers: dict[str, HandLandmarker] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, variant: str, threads: int, prelu_rewrite: bool = False) -> OursSide:
-        palm_engine = load_engine(
-            bundled_model(f"palm_detector{SUFFIX[variant]}"), "onnxruntime", threads=threads
+    def load(cls, variant: str, threads: int, palm_interval: int = 1) -> OursSide:
+        palm = TimedEngine(
+            load_engine(bundled_model(f"palm_detector{SUFFIX[variant]}"), "onnxruntime", threads=threads)
         )
-        if prelu_rewrite:
-            palm_engine.session = prelu_rewritten_session(palm_engine.path, threads)
-        palm = TimedEngine(palm_engine)
         landmark = TimedEngine(
             load_engine(bundled_model(f"hand_landmarks{SUFFIX[variant]}"), "onnxruntime", threads=threads)
         )
-        side = cls(variant, threads, palm, landmark, prelu_rewrite)
+        side = cls(variant, threads, palm, landmark, palm_interval)
         # One tracking graph per mode; static mode resets it before every frame, as MediaPipe's static mode.
-        side.landmarkers = {
-            mode: HandLandmarker(palm, landmark, HandLandmarkerConfig(max_hands=2)) for mode in MODES
-        }
+        config = HandLandmarkerConfig(max_hands=2, palm_interval=palm_interval)
+        side.landmarkers = {mode: HandLandmarker(palm, landmark, config) for mode in MODES}
         return side
 
     @property
     def label(self) -> str:
-        return f"{self.threads}" + (" +prelu" if self.prelu_rewrite else "")
+        return f"{self.threads}" + (f", palm every {self.palm_interval}" if self.palm_interval > 1 else "")
 
     def run(self, mode: str, frames: np.ndarray, keypoints: bool = False) -> dict:
         """Per frame: wall ms, the models' share, hands found; the process's CPU seconds over the pass."""
@@ -370,9 +330,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=10, help="video: frames per still")
     parser.add_argument("--profile", action="store_true", help="cProfile one pass of ours per mode")
     parser.add_argument(
-        "--prelu-experiment",
-        action="store_true",
-        help="also ours with the palm model's PRelu written as Relu + Min * slope (exact; not the product)",
+        "--palm-interval", type=int, default=1, help="also ours in video mode with this palm_interval (> 1)"
     )
     return parser.parse_args()
 
@@ -556,9 +514,9 @@ def main() -> None:
 
 
 def measure(args: argparse.Namespace, frames: dict[str, np.ndarray], mediapipe: MediaPipeSide) -> dict:
-    configs = [(threads, False) for threads in args.threads]
-    if args.prelu_experiment:
-        configs.append((args.threads[0], True))
+    configs = [(threads, 1) for threads in args.threads]
+    if args.palm_interval > 1:
+        configs.append((args.threads[0], args.palm_interval))
     sides = {
         (variant, config): OursSide.load(variant, *config) for variant in args.variants for config in configs
     }
@@ -600,7 +558,7 @@ def measure(args: argparse.Namespace, frames: dict[str, np.ndarray], mediapipe: 
                 flush=True,
             )
     windows.clear()  # every round's video chunk is the same frames on both sides, from the start
-    records: dict[tuple[str, str, tuple[int, bool]], list[dict]] = {}
+    records: dict[tuple[str, str, tuple[int, int]], list[dict]] = {}
     mp_records: dict[tuple[str, str], list[dict]] = {}
     meter = CpuMeter({"ours": "self", "mediapipe": mediapipe.process.pid})
     meter.start()
@@ -609,9 +567,10 @@ def measure(args: argparse.Namespace, frames: dict[str, np.ndarray], mediapipe: 
             for mode in MODES:
                 start, count = window(mode, variant)
                 batch = frames[mode][start : start + count]
-                steps: list[tuple[tuple[int, bool] | None, Callable[[], dict]]] = [
+                steps: list[tuple[tuple[int, int] | None, Callable[[], dict]]] = [
                     (config, lambda c=config, b=batch, v=variant, m=mode: sides[v, c].run(m, b))
                     for config in configs
+                    if mode == "video" or config[1] == 1  # static mode resets before every frame
                 ]
                 # MediaPipe right after our first configuration (the product's), then our others.
                 steps.insert(1, (None, lambda s=start, c=count, v=variant, m=mode: mediapipe.run(m, v, s, c)))
@@ -632,7 +591,7 @@ def measure(args: argparse.Namespace, frames: dict[str, np.ndarray], mediapipe: 
             "variant": variant,
             "ours": sides[variant, config].label,
             "threads": config[0],
-            "palm_prelu_rewritten": config[1],
+            "palm_interval": config[1],
             "summary": summarise(rows, mp_records[mode, variant]),
         }
         for (mode, variant, config), rows in records.items()
@@ -641,7 +600,7 @@ def measure(args: argparse.Namespace, frames: dict[str, np.ndarray], mediapipe: 
         key=lambda c: (
             MODES.index(c["mode"]),
             c["variant"] != "full",
-            c["palm_prelu_rewritten"],
+            c["palm_interval"],
             c["threads"],
         )
     )
@@ -658,7 +617,7 @@ def measure(args: argparse.Namespace, frames: dict[str, np.ndarray], mediapipe: 
             "video_chunk": args.video_chunk,
             "threads": args.threads,
             "variants": args.variants,
-            "prelu_experiment": args.prelu_experiment,
+            "palm_interval": args.palm_interval,
             "max_hands": 2,
         },
         "goals": GOALS,

@@ -93,7 +93,10 @@ PARAMETERS = (
         choices=MODES,
     ),
     Parameter(
-        "mediapipe_variant", "full", "MediaPipe's models: full, or lite (faster)", choices=("full", "lite")
+        "mediapipe_variant",
+        "lite",
+        "MediaPipe's models: lite (holds 30 Hz with two hands on 2 CPU cores), or full (a little more exact)",
+        choices=("full", "lite"),
     ),
     Parameter("palm_model", "", "MediaPipe palm detector ONNX file; empty: bundled"),
     Parameter("landmark_model", "", "MediaPipe hand landmark ONNX file; empty: bundled"),
@@ -112,7 +115,7 @@ PARAMETERS = (
     Parameter("threads", 0, "ONNX Runtime CPU threads (0: one per core)", integers=(0, 256)),
     Parameter(
         "detect_every",
-        1,
+        5,
         "while hands are tracked, look for more every N frames: MediaPipe's palm detector (mediapipe), "
         "the detector (detector with potter)",
         integers=(1, 100),
