@@ -149,6 +149,7 @@ def test_tracked_frame_skips_palm_detection_only_when_every_slot_is_tracked():
 
 
 def test_palm_interval_looks_for_more_hands_every_n_frames_and_at_once_after_a_loss():
+    """A hand lost from tracking on a frame the palm detector skipped is looked for again on that frame."""
     image, _ = photo("mp_rock_one_hand")  # one hand: MediaPipe would run the palm detector every frame
     landmarker = HandLandmarker(*engines("lite"), HandLandmarkerConfig(palm_interval=3))
     ran = []
@@ -156,6 +157,11 @@ def test_palm_interval_looks_for_more_hands_every_n_frames_and_at_once_after_a_l
         assert len(landmarker.process(image)) == 1
         ran.append(landmarker.last_frame.palm_detection_ran)
     assert ran == [True, False, False, True, False, False, True]
+    landmarker.process(image)
+    moved = np.ascontiguousarray(image[:, ::-1])  # the hand jumps out of its tracked region ...
+    assert len(landmarker.process(moved)) == 1  # ... and is found again on the same frame
+    assert landmarker.last_frame.palm_detection_ran
+    landmarker.process(moved)
     assert landmarker.process(np.zeros_like(image)) == []  # the hand is lost ...
     landmarker.process(image)
     assert landmarker.last_frame.palm_detection_ran  # ... so the next frame looks for hands at once

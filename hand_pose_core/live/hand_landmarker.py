@@ -67,8 +67,9 @@ class HandLandmarkerConfig:
     min_detection_confidence: float = 0.5  # palm score threshold
     min_presence_confidence: float = 0.5  # hand presence threshold (MediaPipe's min_tracking_confidence)
     static_image_mode: bool = False  # True: every frame on its own, palm detection each time
-    # While some hands are tracked, look for more every this many frames (at once when one is lost).
-    # MediaPipe looks on every frame with fewer than max_hands tracked; 1 does as it does.
+    # While some hands are tracked, look for more every this many frames; when tracking loses a hand on a
+    # frame this skipped, look on that frame at once. MediaPipe looks on every frame with fewer than
+    # max_hands tracked; 1 does as it does.
     palm_interval: int = 1
     mirrored: bool = False  # True: frames are mirrored, so MediaPipe's handedness label is the person's
     # One deviation from MediaPipe: two palm regions of one hand can both yield landmarks, and MediaPipe
@@ -157,22 +158,20 @@ class HandLandmarker:
     def process(self, image: np.ndarray) -> list[FoundHand]:
         """The hands in one RGB frame (uint8 (H, W, 3), or grey (H, W) / (H, W, 1)), in MediaPipe's order."""
         frame = as_rgb(image)
-        height, width = frame.shape[:2]
-        if height == 0 or width == 0:
+        if frame.shape[0] == 0 or frame.shape[1] == 0:
             self.reset()
             return []
         tracked = [] if self.config.static_image_mode else self._tracked
         due = not tracked or self._frames_since_palms + 1 >= self.config.palm_interval
         palm_detection_ran = len(tracked) < self.config.max_hands and due
-        palms = self._detect_palms(frame) if palm_detection_ran else []
-        palm_regions = [palm_to_region(palm, width, height) for palm in palms]
-        regions = [
-            (region, from_tracking)
-            for region, from_tracking in associate_regions(palm_regions, tracked)
-            if region.is_usable(width, height)
-        ]
-        hands, next_regions = self._read_hands(frame, regions)
+        palms, palm_regions, hands, next_regions = self._find(frame, tracked, palm_detection_ran)
         lost = len(next_regions) < len(tracked)
+        if lost and len(tracked) < self.config.max_hands and not palm_detection_ran:
+            # palm_interval skipped the palm detector on a frame where MediaPipe would have run it: run it
+            # now, so that a hand lost from tracking is found again on this same frame
+            palm_detection_ran = True
+            palms, palm_regions, hands, next_regions = self._find(frame, tracked, palm_detection_ran)
+            lost = len(next_regions) < len(tracked)
         self._frames_since_palms = 0 if palm_detection_ran else self._frames_since_palms + 1
         if lost:  # a hand that left: look for hands on the next frame
             self._frames_since_palms = self.config.palm_interval
@@ -181,6 +180,21 @@ class HandLandmarker:
             palm_detection_ran, tuple(palms), tuple(palm_regions), tuple(next_regions)
         )
         return hands
+
+    def _find(
+        self, frame: np.ndarray, tracked: list[RotatedRect], detect_palms: bool
+    ) -> tuple[list[PalmDetection], list[RotatedRect], list[FoundHand], list[RotatedRect]]:
+        """Palms (if `detect_palms`) and their regions, merged with the tracked regions, then the hands
+        read in them and the regions for the next frame."""
+        height, width = frame.shape[:2]
+        palms = self._detect_palms(frame) if detect_palms else []
+        palm_regions = [palm_to_region(palm, width, height) for palm in palms]
+        regions = [
+            (region, from_tracking)
+            for region, from_tracking in associate_regions(palm_regions, tracked)
+            if region.is_usable(width, height)
+        ]
+        return palms, palm_regions, *self._read_hands(frame, regions)
 
     def _detect_palms(self, frame: np.ndarray) -> list[PalmDetection]:
         """The palm detector on the whole frame: its best max_hands palms (sections B and C)."""
