@@ -22,7 +22,8 @@ lint: $(INSTALLED)
 test: lint
 	$(BIN)/python -m pytest -q --durations=15 test
 
-# Everything but the tests marked slow (training to a learning target): for iteration, under 3 minutes.
+# Everything but the tests marked slow (over about 20 s: training, POTTER exports, the demo, large
+# synthetic sets): for iteration.
 quick: lint
 	$(BIN)/python -m pytest -q -m "not slow" test
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from PIL import Image
 
 from hand_pose_core.egoexo.formats import annotation_path
@@ -27,6 +28,7 @@ def test_synth_command_refuses_too_few_takes(tmp_path, run_cli):
     assert not (tmp_path / "annotation").exists()
 
 
+@pytest.mark.slow
 def test_reduced_demo_runs_the_node_end_to_end(tmp_path):
     """`make demo` with a take of 6 frames: every output there, the metrics finite and plausible."""
     out = tmp_path / "demo"

@@ -219,6 +219,7 @@ def test_fp16_weight_storage_is_exact():
     assert store_weights_as_fp16(model).graph.initializer[0].data_type == onnx.TensorProto.FLOAT  # kept
 
 
+@pytest.mark.slow
 def test_import_command_recreates_the_shipped_models_from_the_wheel(tmp_path, run_cli):
     """`hand-pose import-mediapipe --wheel W` on a wheel-shaped zip of the four official files."""
     wheel = tmp_path / "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"

@@ -174,6 +174,7 @@ def test_benchmark_mode_predicts_what_the_model_gives_on_its_training_inputs(nam
         assert np.abs(got - expected).max() < 1e-5
 
 
+@pytest.mark.slow
 def test_a_mirroring_model_sees_left_hands_as_right_hands(models, data, tmp_path):
     plain = TorchEngine(load_checkpoint(models["potter"]))
     mirroring = TorchEngine(load_checkpoint(models["potter_mirrored"]))  # the same weights
@@ -258,6 +259,7 @@ def test_detector_exports_and_runs_through_the_engines(models, data, tmp_path):
         export_int8_checked(models["detector"], tmp_path / "q.onnx", CalibrationData(data, None))
 
 
+@pytest.mark.slow
 def test_bundled_detector_finds_unseen_hands_and_the_live_pipeline_scores_offline(
     varied_data, models, tmp_path, run_cli
 ):

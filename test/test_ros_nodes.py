@@ -68,6 +68,7 @@ def estimator_parameters(lifter: Path, detector: Path) -> dict:
 CAMERA_REMAPS = {"image": IMAGE_TOPIC, "camera_info": "/camera/camera_info"}
 
 
+@pytest.mark.slow
 def test_take_bag_maps_every_stamp_back_to_its_frame(take_bag, varied_data):
     annotations = load_annotations(annotation_path(varied_data, SPLIT))
     index = read_take_index(take_bag)
@@ -76,6 +77,7 @@ def test_take_bag_maps_every_stamp_back_to_its_frame(take_bag, varied_data):
     assert index.takes == {uid: take.take_name for uid, take in annotations.takes.items()}
 
 
+@pytest.mark.slow
 def test_round_trip_through_the_live_node_matches_infer(take_bag, varied_data, models, tmp_path, run_cli):
     """The bundled detector, trained on this recipe's training split, so that hands are found; random
     lifter weights, as only equality counts."""
@@ -204,6 +206,7 @@ def _chunk_offsets(path: Path) -> list[int]:
     return offsets
 
 
+@pytest.mark.slow
 def test_bag2json_keeps_what_precedes_a_corrupt_chunk_and_exits_non_zero(take_bag, tmp_path, run_cli):
     """A chunk whose checksum fails (as a ros2 bag writer records them) ends the readable part."""
     recording = tmp_path / "recorded"

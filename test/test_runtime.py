@@ -46,6 +46,7 @@ def onnx_files(models, tmp_path_factory):
     return {name: export_model(models[name], "onnx", root / f"{name}.onnx") for name in ("potter", "lifter")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["potter", "lifter"])
 def test_onnx_export_matches_pytorch_within_a_hundredth_of_a_millimetre(name, models, onnx_files):
     result = onnx_files[name]
@@ -64,6 +65,7 @@ def gelu_form(node: onnx.NodeProto) -> str:
     return next((a.s.decode() for a in node.attribute if a.name == "approximate"), "none")
 
 
+@pytest.mark.slow
 def test_official_size_potter_exports_within_a_hundredth_of_a_millimetre(tmp_path):
     import torch
 
@@ -80,6 +82,7 @@ def test_official_size_potter_exports_within_a_hundredth_of_a_millimetre(tmp_pat
     assert {gelu_form(node) for node in graph.node if node.op_type == "Gelu"} == {"none"}
 
 
+@pytest.mark.slow
 def test_fp16_export_stays_within_a_millimetre(models, tmp_path, run_cli):
     out = tmp_path / "potter16.onnx"
     code, stdout, stderr = run_cli(
@@ -93,6 +96,7 @@ def test_fp16_export_stays_within_a_millimetre(models, tmp_path, run_cli):
     assert 0 < error <= 1.0  # FP16 differs, slightly
 
 
+@pytest.mark.slow
 def test_int8_is_calibrated_and_its_accuracy_cost_printed(models, data, tmp_path, run_cli):
     out = tmp_path / "potter.int8.onnx"
     code, stdout, stderr = run_cli(
@@ -144,6 +148,7 @@ def test_int8_needs_calibration_data(models, tmp_path, run_cli):
     assert not (tmp_path / "q.onnx").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["potter", "lifter"])
 def test_infer_gives_the_same_predictions_on_every_backend(name, models, data, tmp_path, run_cli):
     onnx_path = tmp_path / f"{name}.onnx"
@@ -193,6 +198,7 @@ def test_a_backend_that_cannot_run_the_file_is_refused(tmp_path, path, backend, 
         choose_backend(tmp_path / path, backend)
 
 
+@pytest.mark.slow
 def test_missing_or_corrupt_onnx_names_the_file_and_the_export_command(onnx_files, tmp_path, run_cli):
     missing = tmp_path / "missing.onnx"
     with pytest.raises(InputError) as error:
@@ -326,6 +332,7 @@ def test_tensorrt_engine_matches_pytorch_and_is_cached(models, tmp_path, run_cli
 # ------------------------------------------------------------------------------------------ bench
 
 
+@pytest.mark.slow
 def test_bench_measures_every_usable_backend_against_eager(tmp_path, run_cli):
     out = tmp_path / "bench"
     code, stdout, stderr = run_cli(

@@ -132,6 +132,7 @@ def test_lifter_copes_with_a_real_detectors_noisy_and_missing_keypoints(learning
     assert pa_mpjpe <= reference_pa
 
 
+@pytest.mark.slow
 def test_bundled_small_potter_beats_the_mean_pose_by_30_percent_on_unseen_hands(unseen_data):
     """The models issue's aim, held by the bundled small POTTER (`models/potter_tiny_synth.md`: 6 epochs of
     6,720 hands, mirrored left hands, a cosine schedule; about 12 CPU minutes here, so the recipe is not
