@@ -315,25 +315,26 @@ def _write_jpeg(image: np.ndarray, path: Path) -> None:
 
 
 @functools.cache
+def synthetic_raw_camera() -> aria.calibration.CameraCalibration:
+    """The raw RGB camera of the synthetic device calibration (parsed once per process)."""
+    calibration = aria.parse_device_calibration(aria.synthetic_device_calibration())
+    return aria.rgb_calibration(calibration, "synthetic calibration")
+
+
+@functools.cache
 def frame_mask(camera: PinholeCamera = BENCHMARK_CAMERA) -> np.ndarray:
     """(H, W) bool: the pixels of an undistorted frame that the synthetic raw camera sees (the others
     are black); kept, as the detector's training draws frames without hands from it too."""
-    raw_camera = aria.rgb_calibration(
-        aria.parse_device_calibration(aria.synthetic_device_calibration()), "synthetic calibration"
-    )
-    mask = aria.AriaUndistorter(raw_camera, camera).valid_mask
+    mask = aria.AriaUndistorter(synthetic_raw_camera(), camera).valid_mask
     mask.flags.writeable = False
     return mask
 
 
-def _render_take(job: tuple[Path, SynthConfig, int, str]) -> tuple[TakeAnnotation, int]:
-    """One take's frames written under `root` and its annotation, with the frames written."""
+def _render_take(job: tuple[Path, SynthConfig, int, str]) -> TakeAnnotation:
+    """One take's frames written under `root`, and its annotation."""
     root, config, index, split = job
     camera = BENCHMARK_CAMERA
     valid_mask = frame_mask(camera)
-    raw_camera = aria.rgb_calibration(
-        aria.parse_device_calibration(aria.synthetic_device_calibration()), "synthetic calibration"
-    )
     rng = np.random.default_rng([config.seed, index])
     take_uid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
     take = TakeAnnotation(take_uid, f"synth_s{config.seed}_{index:03d}")
@@ -350,10 +351,10 @@ def _render_take(job: tuple[Path, SynthConfig, int, str]) -> tuple[TakeAnnotatio
         image[~valid_mask] = 0
         _write_jpeg(image, image_path(root / "image" / "undistorted", split, take.take_name, frame_number))
         if config.raw:
-            raw = aria.distort_to_raw(image, camera, raw_camera)
+            raw = aria.distort_to_raw(image, camera, synthetic_raw_camera())
             _write_jpeg(raw, image_path(root / "raw", split, take.take_name, frame_number))
         take.frames[frame_number] = frame
-    return take, len(take.frames)
+    return take
 
 
 def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResult:
@@ -377,9 +378,9 @@ def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResu
             rendered = pool.map(_render_take, jobs)
         else:
             rendered = map(_render_take, jobs)
-        for (_, _, _, split), (take, written) in zip(jobs, rendered, strict=True):
+        for (_, _, _, split), take in zip(jobs, rendered, strict=True):
             takes[split][take.take_uid] = take
-            result.frames_written += written
+            result.frames_written += len(take.frames)
             bar.update(config.frames)
     bar.close()
     result.seconds = time.perf_counter() - start
