@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from a checkout
-    sys.path.insert(0, str(ROOT))
+if str(ROOT / "hand_pose_ros") not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT / "hand_pose_ros"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from system_load import CpuMeter, machine  # noqa: E402

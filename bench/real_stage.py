@@ -59,8 +59,8 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from a checkout
-    sys.path.insert(0, str(ROOT))
+if str(ROOT / "hand_pose_ros") not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT / "hand_pose_ros"))
 
 from hand_pose_core.geometry.aria import AriaUndistorter, vrs_frames  # noqa: E402
 from hand_pose_core.live.hand_landmarker import HandLandmarker, HandLandmarkerConfig  # noqa: E402

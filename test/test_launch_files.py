@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-LAUNCH_DIR = ROOT / "launch"
-CONFIG_DIR = ROOT / "config"
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "hand_pose_ros"
+LAUNCH_DIR = PACKAGE_DIR / "launch"
+CONFIG_DIR = PACKAGE_DIR / "config"
 HAND_POSE = LAUNCH_DIR / "hand_pose.launch.py"
 ARIA_VRS = LAUNCH_DIR / "aria_vrs.launch.py"
 PACKAGE = "hand_pose_ros"
@@ -111,7 +111,7 @@ def keyword(call: ast.Call, name: str) -> ast.expr | None:
 
 
 def console_scripts() -> set[str]:
-    tree = ast.parse((ROOT / "setup.py").read_text())
+    tree = ast.parse((PACKAGE_DIR / "setup.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
@@ -165,7 +165,7 @@ def test_referenced_files_exist_and_are_installed(launch_file):
     strings = {node.value for node in ast.walk(launch_file.tree) if isinstance(node, ast.Constant)}
     configs = {s for s in strings if isinstance(s, str) and s.endswith((".yaml", ".rviz", ".xml"))}
     launches = {s for s in strings if isinstance(s, str) and s.endswith(".launch.py")}
-    setup = (ROOT / "setup.py").read_text()
+    setup = (PACKAGE_DIR / "setup.py").read_text()
     for name in configs:
         assert (CONFIG_DIR / name).is_file(), name
         assert f'"config/*{Path(name).suffix}"' in setup, f"setup.py does not install {name}"

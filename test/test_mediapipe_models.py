@@ -40,7 +40,7 @@ from hand_pose_core.runtime.export import store_weights_as_fp16
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIAPIPE = REPO / "data" / "mediapipe"
-SHIPPED = REPO / "models"
+SHIPPED = REPO / "hand_pose_ros" / "models"
 PHOTOS = sorted((REPO / "data" / "real").glob("*.jpg"))
 HAND_CROP = ("mp_rock_one_hand.jpg", (12, 95, 162, 245))  # x0, y0, x1, y1 around the one hand
 RELATIVE_TOLERANCE = 1e-5

@@ -11,11 +11,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = ROOT / "hand_pose_ros"  # the ament_python package, a folder of its own (colcon)
 ROSDEP_KEYS = {"rclpy", "sensor_msgs", "visualization_msgs", "geometry_msgs", "std_msgs", "diagnostic_msgs"}
 
 
 def test_package_xml_is_format_3_ament_python_with_rosdep_keys():
-    root = ET.parse(ROOT / "package.xml").getroot()
+    root = ET.parse(PACKAGE_DIR / "package.xml").getroot()
     assert root.tag == "package" and root.get("format") == "3"
     assert root.findtext("name") == "hand_pose_ros"
     assert root.find("export/build_type").text == "ament_python"
@@ -24,12 +25,12 @@ def test_package_xml_is_format_3_ament_python_with_rosdep_keys():
 
 
 def test_setup_installs_ament_markers_and_scripts_where_ros2_run_looks():
-    assert (ROOT / "resource" / "hand_pose_ros").is_file()
+    assert (PACKAGE_DIR / "resource" / "hand_pose_ros").is_file()
     config = configparser.ConfigParser()
-    config.read(ROOT / "setup.cfg")
+    config.read(PACKAGE_DIR / "setup.cfg")
     assert config["develop"]["script_dir"] == "$base/lib/hand_pose_ros"
     assert config["install"]["install_scripts"] == "$base/lib/hand_pose_ros"
-    setup = (ROOT / "setup.py").read_text()
+    setup = (PACKAGE_DIR / "setup.py").read_text()
     for expected in (
         "share/ament_index/resource_index/packages",
         "package.xml",
@@ -41,7 +42,7 @@ def test_setup_installs_ament_markers_and_scripts_where_ros2_run_looks():
 
 
 def test_hand_pose_core_never_imports_rclpy():
-    for path in (ROOT / "hand_pose_core").rglob("*.py"):
+    for path in (PACKAGE_DIR / "hand_pose_core").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom):
@@ -78,8 +79,8 @@ ROOMS = (
 def core_imports() -> dict[str, set[str]]:
     """Module -> the hand_pose_core modules it imports (at the top or inside functions)."""
     graph = {}
-    for path in (ROOT / "hand_pose_core").rglob("*.py"):
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for path in (PACKAGE_DIR / "hand_pose_core").rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE_DIR).with_suffix("").parts).removesuffix(".__init__")
         imported = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hand_pose_core"):
@@ -123,7 +124,7 @@ def test_the_import_graph_has_no_cycle():
 
 
 def test_every_room_says_what_lives_there():
-    for folder in (ROOT / "hand_pose_core").iterdir():
+    for folder in (PACKAGE_DIR / "hand_pose_core").iterdir():
         if folder.is_dir() and folder.name != "__pycache__":
             docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text()))
             assert docstring and len(docstring.splitlines()) == 1, folder

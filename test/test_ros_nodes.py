@@ -255,7 +255,7 @@ def test_image_buffers_honour_encoding_and_step():
 
 
 def test_config_file_sets_exactly_the_declared_parameters():
-    config = yaml.safe_load((ROOT / "config" / "hand_pose.yaml").read_text())
+    config = yaml.safe_load((ROOT / "hand_pose_ros" / "config" / "hand_pose.yaml").read_text())
     values = config[NODE_NAME]["ros__parameters"]
     declared = {parameter.name: parameter.default for parameter in PARAMETERS}
     assert values == declared  # the defaults live in the declarations; the file repeats them, nothing else

@@ -48,10 +48,11 @@ from hand_pose_core.synth.generator import SynthConfig, generate
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
 DEMO_SPLIT = "test"  # the take scored (the synthetic data set has one take per split)
-# The repository's real Aria recordings (data/README.md), and what they show.
+# The repository's real Aria recordings (data/README.md, beside the package folder), and what they show.
+REPOSITORY_DATA = Path(__file__).resolve().parents[2] / "data"
 REAL_RECORDINGS = {
-    Path(__file__).resolve().parents[1] / "data" / "aria" / "aea_recording.vrs": "bare hands",
-    Path(__file__).resolve().parents[1] / "data" / "aria" / "adt_apartment_video.vrs": "gloved hands",
+    REPOSITORY_DATA / "aria" / "aea_recording.vrs": "bare hands",
+    REPOSITORY_DATA / "aria" / "adt_apartment_video.vrs": "gloved hands",
 }
 # The synthetic take is scored with the models trained on synthetic hands.
 SYNTHETIC_MODELS = {"localisation": "detector", "mode": "lifter"}
