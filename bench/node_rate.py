@@ -45,8 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from system_load import CpuMeter, machine  # noqa: E402
 
 SCENES = {"one": "mp_rock_one_hand.jpg", "two": "mp_call_two_hands.jpg"}
-NODE = "/hand_pose_estimator"
-SIDES = ("left", "right")
+HANDS_TOPIC = "/hands"  # the estimator in the root namespace
 SETTLE_S = 2.5  # after sending: outputs under way, and two more diagnostics reports
 
 
@@ -74,7 +73,7 @@ def probe(args: argparse.Namespace) -> None:
     """Camera and listener in one process: publishes the frames, records what comes back, writes JSON."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import PoseArray
+    from hand_pose_msgs.msg import Hands
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -91,16 +90,13 @@ def probe(args: argparse.Namespace) -> None:
     node = Node("node_rate_camera", enable_rosout=False)
     images = node.create_publisher(Image, "/camera/image", qos_profile_sensor_data)
     infos = node.create_publisher(CameraInfo, "/camera/camera_info", qos_profile_sensor_data)
-    arrivals: dict[str, dict[int, tuple[int, int]]] = {side: {} for side in SIDES}  # stamp: (ns, poses)
+    arrivals: dict[int, tuple[int, int]] = {}  # stamp: (arrival ns, hands)
     diagnostics: list[dict] = []
     lock = threading.Lock()
 
-    def on_hand(side: str):
-        def callback(message: PoseArray) -> None:
-            with lock:
-                arrivals[side][stamp_ns(message.header.stamp)] = (time.time_ns(), len(message.poses))
-
-        return callback
+    def on_hands(message: Hands) -> None:
+        with lock:
+            arrivals[stamp_ns(message.header.stamp)] = (time.time_ns(), len(message.hands))
 
     def on_diagnostics(message: DiagnosticArray) -> None:
         for status in message.status:
@@ -110,8 +106,7 @@ def probe(args: argparse.Namespace) -> None:
                     diagnostics.append(values | {"received_ns": time.time_ns()})
 
     reliable = QoSProfile(depth=100)
-    for side in SIDES:
-        node.create_subscription(PoseArray, f"{NODE}/{side}_hand", on_hand(side), reliable)
+    node.create_subscription(Hands, HANDS_TOPIC, on_hands, reliable)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, reliable)
     camera = BENCHMARK_CAMERA
 
@@ -126,7 +121,7 @@ def probe(args: argparse.Namespace) -> None:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     deadline = time.monotonic() + 60
-    while images.get_subscription_count() == 0 or node.count_publishers(f"{NODE}/right_hand") == 0:
+    while images.get_subscription_count() == 0 or node.count_publishers(HANDS_TOPIC) == 0:
         executor.spin_once(timeout_sec=0.05)
         if time.monotonic() > deadline:
             raise SystemExit("no hand_pose_estimator to talk to")
@@ -159,7 +154,7 @@ def probe(args: argparse.Namespace) -> None:
             "sent": stamps,
             "send_seconds": sent_s,
             "camera_cpu_s": cpu_s,
-            "arrivals": {side: {str(s): arrivals[side].get(s) for s in stamps} for side in SIDES},
+            "arrivals": {str(s): arrivals.get(s) for s in stamps},
             "diagnostics_before": before,
             "diagnostics": diagnostics[mark:],
         }
@@ -187,7 +182,7 @@ def run_scene(scene: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as folder, ProcessGroup(ros_env()) as group:
         out = Path(folder) / "probe.json"
         node = group.start(node_command("hand_pose_ros.estimator", parameters, remaps))
-        node.wait_for("images from", timeout=120)
+        node.wait_for("active: images from", timeout=120)
         command = [
             sys.executable,
             str(Path(__file__).resolve()),
@@ -218,11 +213,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def summarise(scene: str, result: dict, load: dict, node_log: str) -> dict:
     stamps = result["sent"]
-    both = []  # stamps with both hand messages back: (latency ms, hands found)
+    both = []  # stamps answered: (latency ms, hands found)
     for stamp in stamps:
-        answers = [result["arrivals"][side][str(stamp)] for side in SIDES]
-        if all(answers):
-            both.append(((max(a[0] for a in answers) - stamp) / 1e6, sum(a[1] > 0 for a in answers)))
+        answer = result["arrivals"][str(stamp)]
+        if answer:
+            both.append(((answer[0] - stamp) / 1e6, answer[1]))
     latencies = [latency for latency, _ in both]
     reports = result["diagnostics"]
     final, before = (reports[-1] if reports else {}), result["diagnostics_before"]

@@ -4,7 +4,8 @@
 
 Subscribes to each sensor_msgs/Image TOPIC with the sensor-data QoS, creates OUT.json.ready once the
 subscriptions exist, and writes OUT.json (per topic: stamp in ns, frame_id, encoding, width, height, step,
-data size and CRC-32 of each message) when every topic has COUNT messages or TIMEOUT_S has passed.
+data size and CRC-32 of each message) when every topic has COUNT messages or TIMEOUT_S has passed;
+also every /clock time it heard (in ns, under "/clock").
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import zlib
 from pathlib import Path
 
 import rclpy
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
 from hand_pose_core.bags.messages import stamp_ns
@@ -29,6 +31,7 @@ def main(argv: list[str]) -> int:
     out, timeout_s = Path(argv[0]), float(argv[1])
     expected = {topic: int(count) for topic, count in (arg.split("=") for arg in argv[2:])}
     received: dict[str, list[dict]] = {topic: [] for topic in expected}
+    clock: list[int] = []
 
     def record(topic: str, message: Image) -> None:
         received[topic].append(
@@ -51,6 +54,9 @@ def main(argv: list[str]) -> int:
         node.create_subscription(
             Image, topic, lambda message, topic=topic: record(topic, message), qos_profile_sensor_data
         )
+    node.create_subscription(
+        Clock, "/clock", lambda m: clock.append(stamp_ns(m.clock)), QoSProfile(depth=100)
+    )
     if wait_for_publishers:  # a publisher that exists already: matched both ways before "ready"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not all(node.count_publishers(t) for t in expected):
@@ -64,7 +70,7 @@ def main(argv: list[str]) -> int:
         rclpy.spin_once(node, timeout_sec=0.05)
     node.destroy_node()
     rclpy.shutdown()
-    out.write_text(json.dumps(received))
+    out.write_text(json.dumps(received | {"/clock": clock}))
     return 0
 
 

@@ -1,11 +1,16 @@
 """A camera and a listener in one process, for the node tests and the latency measurement.
 
     python test/ros_probe.py SCENARIO --image FRAME.jpg --out result.json [--frames N --hz R]
+        [--image-topic /camera/image --camera-info-topic /camera/camera_info --node /hand_pose_estimator
+         --hands-topic /hands --reliable-images --best-effort-hands --manage-lifecycle]
 
 `bad_input`: an image before any camera_info, then camera_info, then a wrong encoding, a wrong step,
 an empty image, an image of the wrong size and finally a good one. `rate`: N good frames at R Hz,
-stamped when sent. Writes what came back (hand messages with their stamps and arrival times, every
-diagnostics report) as JSON.
+stamped when sent. `interfaces`: the lifecycle states (configure and activate from here with
+--manage-lifecycle), the QoS each side offers, good frames, then `min_score` changed to 1 while running,
+then a value out of range and a read-only parameter refused. Writes what came back (hand messages with
+their stamps and arrival times, every diagnostics report, what `interfaces` saw) as JSON. The camera_info
+fits the frame it goes with (f = the frame's width).
 """
 
 from __future__ import annotations
@@ -18,41 +23,62 @@ import time
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseArray
+from hand_pose_msgs.msg import Hands
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from PIL import Image as PILImage
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from hand_pose_core.bags.messages import stamp_ns
-from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 from hand_pose_ros.messages import image_message, make_header
 from hand_pose_ros.transport import use_large_message_profile
 
-NODE = "/hand_pose_estimator"
-
 
 class Probe(Node):
-    def __init__(self) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         super().__init__("probe", enable_rosout=False)
-        self.images = self.create_publisher(Image, "/camera/image", qos_profile_sensor_data)
-        self.infos = self.create_publisher(CameraInfo, "/camera/camera_info", qos_profile_sensor_data)
+        reliable = QoSProfile(depth=100)
+        self.node = args.node
+        image_qos = reliable if args.reliable_images else qos_profile_sensor_data
+        self.images = self.create_publisher(Image, args.image_topic, image_qos)
+        self.infos = self.create_publisher(CameraInfo, args.camera_info_topic, image_qos)
+        self.hands_topic = args.hands_topic
         self.hands: list[dict] = []
         self.markers: list[dict] = []
         self.diagnostics: list[dict[str, str]] = []  # every report, oldest first
-        reliable = QoSProfile(depth=100)
-        self.create_subscription(PoseArray, f"{NODE}/right_hand", self._on_hand, reliable)
-        self.create_subscription(MarkerArray, f"{NODE}/markers", self._on_markers, reliable)
+        self.interfaces: dict = {}  # what the interfaces scenario saw
+        hands_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(
+            Hands, self.hands_topic, self._on_hands, hands_qos if args.best_effort_hands else reliable
+        )
+        self.create_subscription(
+            MarkerArray, f"{self.hands_topic.rpartition('/')[0]}/markers", self._on_markers, reliable
+        )
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
 
-    def _on_hand(self, message: PoseArray) -> None:
+    def _on_hands(self, message: Hands) -> None:
         self.hands.append(
             {
                 "stamp": stamp_ns(message.header.stamp),
                 "frame_id": message.header.frame_id,
-                "poses": len(message.poses),
+                "size": [message.width, message.height],
+                "hands": [
+                    {
+                        "side": hand.side,
+                        "score": float(hand.score),
+                        "box": [float(v) for v in hand.box],
+                        "keypoints": [[p.x, p.y] for p in hand.keypoints],
+                        "joints": [[p.x, p.y, p.z] for p in hand.joints],
+                        "confidence": [float(c) for c in hand.confidence],
+                    }
+                    for hand in message.hands
+                ],
                 "arrival": time.time_ns(),
             }
         )
@@ -69,14 +95,48 @@ class Probe(Node):
                 values = {v.key: v.value for v in status.values}
                 self.diagnostics.append(values | {"level": int.from_bytes(status.level)})
 
-    def camera_info(self, stamp: int) -> CameraInfo:
-        camera = BENCHMARK_CAMERA
-        info = CameraInfo(
-            header=make_header(stamp, "camera_optical"), width=camera.width, height=camera.height
-        )
-        info.k = camera.matrix.reshape(-1).tolist()
-        info.p = np.hstack([camera.matrix, np.zeros((3, 1))]).reshape(-1).tolist()
+    def camera_info(self, stamp: int, frame: np.ndarray) -> CameraInfo:
+        height, width = frame.shape[:2]
+        info = CameraInfo(header=make_header(stamp, "camera_optical"), width=width, height=height)
+        matrix = np.array([[width, 0, (width - 1) / 2], [0, width, (height - 1) / 2], [0, 0, 1]], float)
+        info.k = matrix.reshape(-1).tolist()
+        info.p = np.hstack([matrix, np.zeros((3, 1))]).reshape(-1).tolist()
         return info
+
+    def call(self, client, request, timeout: float = 30.0):
+        """A service call from the main thread while the executor spins in another."""
+        assert client.wait_for_service(timeout_sec=timeout), client.srv_name
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return future.result()
+
+    def lifecycle_state(self) -> str:
+        client = self.create_client(GetState, f"{self.node}/get_state")
+        return self.call(client, GetState.Request()).current_state.label
+
+    def change_state(self, transition: int) -> bool:
+        client = self.create_client(ChangeState, f"{self.node}/change_state")
+        return self.call(client, ChangeState.Request(transition=Transition(id=transition)), 120.0).success
+
+    def set_parameter(self, name: str, value) -> tuple[bool, str]:
+        client = AsyncParameterClient(self, self.node)
+        assert client.wait_for_services(timeout_sec=30)
+        future = client.set_parameters([Parameter(name, value=value)])
+        deadline = time.monotonic() + 30
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (result,) = future.result().results
+        return result.successful, result.reason
+
+    def qos(self, topic: str, side: str) -> list[str]:
+        infos = (
+            self.get_publishers_info_by_topic(topic)
+            if side == "publisher"
+            else self.get_subscriptions_info_by_topic(topic)
+        )
+        return [f"{info.node_name}:{info.qos_profile.reliability.name}" for info in infos]
 
 
 def bad_input(probe: Probe, frame: np.ndarray, _args) -> list[int]:
@@ -86,7 +146,7 @@ def bad_input(probe: Probe, frame: np.ndarray, _args) -> list[int]:
         stamp = time.time_ns()
         message.header = make_header(stamp, "camera_optical")
         if info:
-            probe.infos.publish(probe.camera_info(stamp))
+            probe.infos.publish(probe.camera_info(stamp, frame))
         probe.images.publish(message)
         stamps.append(stamp)
         time.sleep(1.5)
@@ -94,7 +154,7 @@ def bad_input(probe: Probe, frame: np.ndarray, _args) -> list[int]:
     good = image_message(frame, make_header(0, ""))
     send(good, info=False)  # no calibration yet
     wrong_encoding = image_message(frame, make_header(0, ""))
-    wrong_encoding.encoding = "yuv422"
+    wrong_encoding.encoding = "64FC1"
     send(wrong_encoding)
     wrong_step = image_message(frame, make_header(0, ""))
     wrong_step.step += 7
@@ -112,43 +172,82 @@ def rate(probe: Probe, frame: np.ndarray, args) -> list[int]:
     for k in range(args.frames):
         time.sleep(max(0.0, start + k * period - time.monotonic()))
         stamp = time.time_ns()
-        probe.infos.publish(probe.camera_info(stamp))
+        probe.infos.publish(probe.camera_info(stamp, frame))
         probe.images.publish(image_message(frame, make_header(stamp, "camera_optical")))
         stamps.append(stamp)
     return stamps
 
 
+def send_frames(probe: Probe, frame: np.ndarray, count: int) -> list[int]:
+    stamps = []
+    for _ in range(count):
+        stamp = time.time_ns()
+        probe.infos.publish(probe.camera_info(stamp, frame))
+        probe.images.publish(image_message(frame, make_header(stamp, "camera_optical")))
+        stamps.append(stamp)
+        time.sleep(0.5)
+    return stamps
+
+
+def interfaces(probe: Probe, frame: np.ndarray, args) -> list[int]:
+    seen = probe.interfaces
+    seen["image subscription"] = probe.qos(args.image_topic, "subscription")
+    seen["hands publisher"] = probe.qos(args.hands_topic, "publisher")
+    stamps = send_frames(probe, frame, 3)
+    seen["min_score=1.0"] = probe.set_parameter("min_score", 1.0)
+    time.sleep(0.5)
+    seen["tuned from"] = time.time_ns()
+    stamps += send_frames(probe, frame, 3)
+    seen["min_score=2.0"] = probe.set_parameter("min_score", 2.0)
+    seen["mode=potter"] = probe.set_parameter("mode", "potter")
+    return stamps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=("bad_input", "rate"))
+    parser.add_argument("scenario", choices=("bad_input", "rate", "interfaces"))
     parser.add_argument("--image", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--hz", type=float, default=30.0)
+    parser.add_argument("--image-topic", default="/camera/image")
+    parser.add_argument("--camera-info-topic", default="/camera/camera_info")
+    parser.add_argument("--node", default="/hand_pose_estimator")
+    parser.add_argument("--hands-topic", default="/hands")
+    parser.add_argument("--reliable-images", action="store_true")
+    parser.add_argument("--best-effort-hands", action="store_true")
+    parser.add_argument("--manage-lifecycle", action="store_true")
     args = parser.parse_args()
     frame = np.asarray(PILImage.open(args.image).convert("RGB"))
     use_large_message_profile()
     rclpy.init()
-    probe = Probe()
+    probe = Probe(args)
     executor = SingleThreadedExecutor()
     executor.add_node(probe)
-    deadline = time.monotonic() + 30
-    while probe.images.get_subscription_count() == 0 or probe.count_publishers(f"{NODE}/right_hand") == 0:
-        executor.spin_once(timeout_sec=0.05)
-        if time.monotonic() > deadline:
-            raise SystemExit("no hand_pose_estimator to talk to")
-    end = time.monotonic() + 1.0
-    while time.monotonic() < end:
-        executor.spin_once(timeout_sec=0.05)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    stamps = {"bad_input": bad_input, "rate": rate}[args.scenario](probe, frame, args)
+    if args.manage_lifecycle:
+        probe.interfaces["states"] = [probe.lifecycle_state()]
+        probe.interfaces["configured"] = probe.change_state(Transition.TRANSITION_CONFIGURE)
+        probe.interfaces["states"].append(probe.lifecycle_state())
+        probe.interfaces["activated"] = probe.change_state(Transition.TRANSITION_ACTIVATE)
+        probe.interfaces["states"].append(probe.lifecycle_state())
+    deadline = time.monotonic() + 60
+    while probe.images.get_subscription_count() == 0 or probe.count_publishers(args.hands_topic) == 0:
+        time.sleep(0.05)
+        if time.monotonic() > deadline:
+            raise SystemExit("no hand_pose_estimator to talk to")
+    time.sleep(1.0)
+    stamps = {"bad_input": bad_input, "rate": rate, "interfaces": interfaces}[args.scenario](
+        probe, frame, args
+    )
     time.sleep(2.5)  # outputs still under way, and one more diagnostics report
     result = {
         "sent": stamps,
         "hands": probe.hands,
         "markers": probe.markers,
         "diagnostics": probe.diagnostics,
+        "interfaces": probe.interfaces,
     }
     with open(args.out, "w") as file:
         json.dump(result, file)

@@ -127,6 +127,8 @@ def test_player_publishes_every_frame_with_device_clock_stamps(tmp_path):
     )
     assert listener.returncode == 0, listener_output
     received = json.loads(out.read_text())
+    stamps = sorted(m["stamp_ns"] for topic in expected for m in received[topic])
+    assert received["/clock"] == stamps  # recording time on /clock, before each frame (use_sim_time)
     for topic, frames in expected.items():
         got = received[topic]
         assert [m["stamp_ns"] for m in got] == [f.capture_ns for f in frames], topic
@@ -146,6 +148,36 @@ def test_player_publishes_every_frame_with_device_clock_stamps(tmp_path):
                     "slam_right/image": "camera_slam_right",
                 }[topic]
             )
+
+
+def test_player_stamps_with_the_present_time_on_request(tmp_path):
+    env = ros_env()
+    out = tmp_path / "received.json"
+    listener = subprocess.Popen(
+        [sys.executable, str(LISTENER), str(out), "20", "image=3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(f"{out}.ready").exists():
+            assert listener.poll() is None, listener.communicate()[0]
+            assert time.monotonic() < deadline, "listener did not start"
+            time.sleep(0.05)
+        before = time.time_ns()
+        player = run_player(f"vrs_path:={ADT}", "rate:=5.0", "stamps:=now", env=env)
+        after = time.time_ns()
+        listener.communicate(timeout=30)
+    finally:
+        listener.kill()
+        listener.wait()
+    assert player.returncode == 0, player.stderr
+    received = json.loads(out.read_text())
+    stamps = [m["stamp_ns"] for m in received["image"]]
+    assert len(stamps) == 3 and all(before < s < after for s in stamps) and stamps == sorted(stamps)
+    assert received["/clock"] == []  # live time: nothing on /clock
 
 
 @pytest.mark.parametrize("problem", ["missing", "not_vrs", "empty"])

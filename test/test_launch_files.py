@@ -80,8 +80,9 @@ class LaunchFile:
         ]
 
     def nodes(self) -> dict[str, ast.Call]:
-        """`Node(...)` actions by executable."""
-        return {self.value(keyword(call, "executable")): call for call in self.calls("Node")}
+        """`Node(...)` and `LifecycleNode(...)` actions by executable."""
+        calls = self.calls("Node") + self.calls("LifecycleNode")
+        return {self.value(keyword(call, "executable")): call for call in calls}
 
     def declared_arguments(self) -> dict[str, str | None]:
         """Launch argument -> its default (None: required)."""
@@ -121,9 +122,7 @@ def console_scripts() -> set[str]:
 
 
 def estimator_defaults() -> dict:
-    return yaml.safe_load((CONFIG_DIR / "hand_pose.yaml").read_text())["hand_pose_estimator"][
-        "ros__parameters"
-    ]
+    return yaml.safe_load((CONFIG_DIR / "hand_pose.yaml").read_text())["/**"]["ros__parameters"]
 
 
 def player_parameters() -> set[str]:
@@ -205,22 +204,36 @@ def test_estimator_overrides_are_yaml_parameters_with_the_yaml_defaults():
     (overrides,) = (p for p in parameters if isinstance(p, ast.Dict))
     defaults = estimator_defaults()
     declared = launch.declared_arguments()
-    keys = {launch.value(key) for key in overrides.keys}
+    keys = {launch.value(key) for key in overrides.keys} - {"use_sim_time"}  # ROS's own parameter
     assert keys <= set(defaults), keys - set(defaults)
     assert keys >= ESTIMATOR_OVERRIDES
     for key, value in zip(overrides.keys, overrides.values, strict=True):
+        if launch.value(key) == "use_sim_time":
+            assert launch.argument_of(value) == "use_sim_time" and declared["use_sim_time"] == "false"
+            continue
         argument = launch.argument_of(value)
         yaml_default = defaults[launch.value(key)]
         assert declared[argument] == str(yaml_default), f"{argument} default differs from hand_pose.yaml"
 
 
-def test_estimator_remaps_its_inputs_from_launch_arguments():
+def test_estimator_is_a_lifecycle_node_in_the_namespace_with_remapped_inputs():
     launch = LaunchFile(HAND_POSE)
-    remappings = keyword(launch.nodes()["hand_pose_estimator"], "remappings").elts
+    (estimator,) = launch.calls("LifecycleNode")
+    assert launch.value(keyword(estimator, "executable")) == "hand_pose_estimator"
+    assert launch.argument_of(keyword(estimator, "namespace")) == "namespace"
+    remappings = keyword(estimator, "remappings").elts
     pairs = {launch.value(pair.elts[0]): launch.argument_of(pair.elts[1]) for pair in remappings}
-    assert pairs == {"image": "image_topic", "camera_info": "camera_info_topic"}
-    defaults = estimator_defaults()
-    assert (defaults["image_topic"], defaults["camera_info_topic"]) == ("image", "camera_info")
+    assert pairs == {"image": "image", "camera_info": "camera_info"}
+    declared = launch.declared_arguments()
+    assert (declared["image"], declared["camera_info"], declared["namespace"]) == ("image", "camera_info", "")
+    assert not any(name.endswith("_topic") for name in estimator_defaults())  # topics are remapped
+    rviz = launch.nodes()["rviz2"]
+    assert launch.argument_of(keyword(rviz, "namespace")) == "namespace"
+
+
+def test_the_config_is_keyed_for_any_node_name():
+    config = yaml.safe_load((CONFIG_DIR / "hand_pose.yaml").read_text())
+    assert list(config) == ["/**"]
 
 
 def test_rviz_is_optional_and_loads_the_package_config():
@@ -233,21 +246,27 @@ def test_rviz_is_optional_and_loads_the_package_config():
     assert launch.value(arguments[0]) == "-d"
 
 
-def test_aria_launch_plays_into_the_estimator_with_the_recording_calibration():
+def test_aria_launch_starts_the_player_once_the_estimator_is_active():
     launch = LaunchFile(ARIA_VRS)
     declared = launch.declared_arguments()
     assert declared["vrs_path"] is None  # required
-    assert {"rate", "loop"} <= set(declared)
+    assert {"rate", "loop"} <= set(declared) and declared["namespace"] == "aria"
     player = launch.nodes()["aria_vrs_player"]
     (parameters,) = keyword(player, "parameters").elts
     keys = {launch.value(key) for key in parameters.keys}
     assert keys <= player_parameters(), keys - player_parameters()
+    assert "wait_for_subscribers" not in keys  # no fixed wait: the lifecycle event starts it
     reads = {
         launch.value(k): launch.argument_of(v)
         for k, v in zip(parameters.keys, parameters.values, strict=True)
     }
     assert reads["vrs_path"] == "vrs_path" and reads["rate"] == "rate" and reads["loop"] == "loop"
-    namespace = launch.value(keyword(player, "namespace"))
+    assert launch.argument_of(keyword(player, "namespace")) == "namespace"
+    (handler,) = launch.calls("OnStateTransition")
+    assert launch.value(keyword(handler, "goal_state")) == "active"
+    assert [e.id for e in keyword(handler, "entities").elts] == ["player"]
+    description = launch.calls("LaunchDescription")[0].args[0].elts
+    assert not any(isinstance(e, ast.Name) and e.id == "player" for e in description)  # only on the event
 
     (include,) = launch.calls("IncludeLaunchDescription")
     arguments = keyword(include, "launch_arguments").func.value  # {...}.items()
@@ -255,9 +274,8 @@ def test_aria_launch_plays_into_the_estimator_with_the_recording_calibration():
     assert set(passed) <= set(LaunchFile(HAND_POSE).declared_arguments())
     assert launch.value(passed["camera_source"]) == "aria"
     assert launch.argument_of(passed["aria_calibration"]) == "vrs_path"
-    image_topic = passed["image_topic"]
-    assert isinstance(image_topic, ast.JoinedStr), "the player's namespaced image topic"
-    assert ast.unparse(image_topic) == "f'/{NAMESPACE}/image'" and namespace == "aria"
+    assert launch.argument_of(passed["namespace"]) == "namespace"  # the player's image is the estimator's
+    assert launch.value(passed["use_sim_time"]) == "true"
 
 
 def test_rviz_config_shows_the_estimator_outputs():
@@ -266,17 +284,11 @@ def test_rviz_config_shows_the_estimator_outputs():
     assert manager["Global Options"]["Fixed Frame"] == "camera_rgb"
     displays = manager["Displays"]
     classes = sorted(display["Class"].split("/")[1] for display in displays)
-    assert classes == ["Grid", "Image", "MarkerArray", "PoseArray", "PoseArray"]
+    assert classes == ["Grid", "Image", "MarkerArray"]
     topics = {f"{d['Class'].split('/')[1]}:{d['Topic']['Value']}" for d in displays if "Topic" in d}
-    assert topics == {
-        "MarkerArray:/hand_pose_estimator/markers",
-        "PoseArray:/hand_pose_estimator/left_hand",
-        "PoseArray:/hand_pose_estimator/right_hand",
-        "Image:/hand_pose_estimator/overlay",
-    }
+    assert topics == {"MarkerArray:markers", "Image:overlay"}  # relative: RViz runs in the namespace
     for display in displays:
         if "Topic" in display:
-            assert display["Topic"]["Value"].startswith("/hand_pose_estimator/")
             # a reliable subscriber gets nothing from the estimator's best-effort (sensor-data) overlay
             expected = "Best Effort" if display["Class"].endswith("Image") else "Reliable"
             assert display["Topic"]["Reliability Policy"] == expected

@@ -24,6 +24,31 @@ def test_package_xml_is_format_3_ament_python_with_rosdep_keys():
     assert depends >= ROSDEP_KEYS
 
 
+def imported_top_level(folder: Path) -> set[str]:
+    names = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_package_xml_lists_every_ros_package_the_code_imports():
+    root = ET.parse(PACKAGE_DIR / "package.xml").getroot()
+    depends = {e.text for e in root if e.tag.endswith("depend")}
+    imported = imported_top_level(PACKAGE_DIR / "hand_pose_ros") | imported_top_level(
+        PACKAGE_DIR / "hand_pose_core"
+    )
+    ros = {
+        name
+        for name in imported
+        if name.endswith(("_msgs", "_interfaces")) or name in {"rclpy", "ament_index_python"}
+    }
+    assert ros and ros <= depends, ros - depends
+
+
 def test_setup_installs_ament_markers_and_scripts_where_ros2_run_looks():
     assert (PACKAGE_DIR / "resource" / "hand_pose_ros").is_file()
     config = configparser.ConfigParser()
@@ -64,6 +89,7 @@ def test_ci_runs_make_test_and_nothing_else():
 ROOMS = (
     "errors",
     "atomic",
+    "installed",
     "geometry",
     "egoexo",
     "synth",

@@ -30,7 +30,7 @@ from hand_pose_core.learn.quantization import CalibrationData, export_int8_check
 from hand_pose_core.learn.training import TrainOptions, train
 from hand_pose_core.live.detection import Detection, decode_detections, frame_input
 from hand_pose_core.live.offline import annotated_frames, run_pipeline
-from hand_pose_core.live.pipeline import GivenHand, HandPosePipeline, PipelineConfig
+from hand_pose_core.live.pipeline import GivenHand, HandPosePipeline, HandResult, PipelineConfig
 from hand_pose_core.live.tracking import HandTracker, OneEuroFilter, resolve_sides
 from hand_pose_core.models.checkpoints import load_checkpoint
 from hand_pose_core.runtime.bundled import bundled_model
@@ -238,6 +238,34 @@ def test_bad_frames_give_empty_or_partial_results_never_an_exception(models, dat
     )
     assert [h.side for h in result.hands] == ["left"]  # a hand at the border still gets a crop
     assert result.skipped == [("right", "box of zero size")]
+
+
+def test_tuning_a_running_pipeline_reaches_tracker_landmarker_and_filters(models):
+    pose = TorchEngine(load_checkpoint(models["potter"]))
+    detector = TorchEngine(load_checkpoint(models["detector"]))
+    pipeline = HandPosePipeline(pose, BENCHMARK_CAMERA, detector, PipelineConfig("detector", detect_every=1))
+    frame = np.zeros((512, 512, 3), np.uint8)
+    pipeline.tune(min_score=0.0, smoothing=True)
+    assert pipeline.process(frame, stamp=1.0).hands  # an untrained detector's hands count at 0
+    assert pipeline.tracker.min_score == 0.0
+    pipeline.filters["left"] = "a filter"
+    pipeline.tune(detect_every=4)
+    assert pipeline.tracker.detect_every == 4 and pipeline.filters  # filters kept
+    pipeline.tune(beta=1.0)
+    assert pipeline.config.beta == 1.0 and not pipeline.filters  # new One-Euro settings start afresh
+    pipeline.tune(min_score=1.0)
+    assert pipeline.process(frame, stamp=2.0).hands == []
+    with pytest.raises(InputError, match="cannot change localisation"):
+        pipeline.tune(localisation="given")
+
+
+def test_joint_confidence_is_the_hand_score_inside_the_image_and_zero_elsewhere():
+    keypoints = np.full((NUM_JOINTS, 2), 100.0)
+    keypoints[1], keypoints[2] = [np.nan, np.nan], [600.0, 10.0]  # unknown, outside the 512x512 image
+    hand = HandResult("left", 0.8, np.zeros(4), keypoints, np.zeros((NUM_JOINTS, 3)), None)
+    confidence = hand.joint_confidence(BENCHMARK_CAMERA)
+    assert confidence[0] == pytest.approx(0.8) and confidence[1] == confidence[2] == 0.0
+    assert confidence[3:] == pytest.approx(0.8)
 
 
 def test_detector_exports_and_runs_through_the_engines(models, data, tmp_path):

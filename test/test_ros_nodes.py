@@ -5,6 +5,7 @@ the offline `eval-bag`, bad input the node must survive, and the bag tools' erro
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,11 +15,11 @@ import pytest
 import yaml
 from conftest import DATA_DIR
 
+from hand_pose_core.bags.interfaces import register_messages
 from hand_pose_core.bags.messages import decode_image
-from hand_pose_core.bags.names import HAND_TOPICS, IMAGE_TOPIC, TAKES_TOPIC
+from hand_pose_core.bags.names import HANDS_TYPE, IMAGE_TOPIC, TAKES_TOPIC
 from hand_pose_core.bags.takes import (
     IMAGE_TYPE,
-    POSE_ARRAY_TYPE,
     STRING_TYPE,
     TYPESTORE,
     BagContents,
@@ -34,7 +35,7 @@ from hand_pose_core.geometry.aria import vrs_frames
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 from hand_pose_core.geometry.skeleton import NUM_JOINTS
 from hand_pose_core.runtime.bundled import bundled_model
-from hand_pose_ros.estimator import NODE_NAME, PARAMETERS
+from hand_pose_ros.estimator import PARAMETERS
 from hand_pose_ros.frame_slot import LatestFrameSlot
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
@@ -84,7 +85,7 @@ def test_round_trip_through_the_live_node_matches_infer(take_bag, varied_data, m
     lifter, detector = models["lifter"], bundled_model("detector")
     env = ros_env()
     recording = tmp_path / "recorded"
-    topics = [*HAND_TOPICS.values(), TAKES_TOPIC]
+    topics = ["/hands", TAKES_TOPIC]
     with ProcessGroup(env) as group:
         recorder = group.start(
             node_command("hand_pose_ros.bag_recorder", {"out": recording, "topics": json.dumps(topics)})
@@ -92,12 +93,10 @@ def test_round_trip_through_the_live_node_matches_infer(take_bag, varied_data, m
         node = group.start(
             node_command("hand_pose_ros.estimator", estimator_parameters(lifter, detector), CAMERA_REMAPS)
         )
-        node.wait_for("images from")
-        recorder.wait_for("recording /hand_pose_estimator/right_hand")
+        node.wait_for("active: images from")
+        recorder.wait_for("recording /hands")
         player = group.start(
-            node_command(
-                "hand_pose_ros.bag_player", {"bag": take_bag, "lockstep_topic": HAND_TOPICS["right"]}
-            )
+            node_command("hand_pose_ros.bag_player", {"bag": take_bag, "lockstep_topic": "/hands"})
         )
         assert player.wait(180) == 0, player.output
         assert node.interrupt() == 0, node.output
@@ -153,7 +152,7 @@ def test_node_skips_bad_frames_counts_them_and_keeps_running(synth_data, models,
                 CAMERA_REMAPS,
             )
         )
-        node.wait_for("images from")
+        node.wait_for("active: images from")
         probe = group.start(
             [
                 sys.executable,
@@ -177,21 +176,25 @@ def test_node_skips_bad_frames_counts_them_and_keeps_running(synth_data, models,
     # Every frame got its output with its own header: empty for the bad ones.
     by_stamp = {hand["stamp"]: hand for hand in result["hands"]}
     assert sorted(by_stamp) == sorted(result["sent"])
-    assert [by_stamp[s]["poses"] for s in result["sent"][:5]] == [0] * 5
+    assert [len(by_stamp[s]["hands"]) for s in result["sent"][:5]] == [0] * 5
     assert all(hand["frame_id"] == "camera_optical" for hand in result["hands"])
     assert "skipped: no calibration yet" in node.output  # the log, throttled
 
 
-def pose_array_message(header, joints: np.ndarray):
+def hands_message(header, joints: np.ndarray):
+    """A hand_pose_msgs/Hands with one right hand at `joints`, as rosbags writes it."""
+    register_messages(TYPESTORE)
     types = TYPESTORE.types
-    point, quaternion = types["geometry_msgs/msg/Point"], types["geometry_msgs/msg/Quaternion"]
-    poses = [
-        types["geometry_msgs/msg/Pose"](
-            position=point(x=x, y=y, z=z), orientation=quaternion(x=0, y=0, z=0, w=1)
-        )
-        for x, y, z in joints
-    ]
-    return types[POSE_ARRAY_TYPE](header=header, poses=poses)
+    point, point32 = types["geometry_msgs/msg/Point"], types["geometry_msgs/msg/Point32"]
+    hand = types["hand_pose_msgs/msg/Hand"](
+        side="right",
+        score=1.0,
+        box=np.zeros(4, np.float32),
+        keypoints=[point32(x=0.0, y=0.0, z=0.0)] * NUM_JOINTS,
+        joints=[point(x=x, y=y, z=z) for x, y, z in joints],
+        confidence=np.ones(NUM_JOINTS, np.float32),
+    )
+    return types[HANDS_TYPE](header=header, width=512, height=512, hands=[hand])
 
 
 def _chunk_offsets(path: Path) -> list[int]:
@@ -218,9 +221,7 @@ def test_bag2json_keeps_what_precedes_a_corrupt_chunk_and_exits_non_zero(take_ba
         ):
             bag.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, message)  # images make the bag span several chunks
             joints = np.full((NUM_JOINTS, 3), 0.4)
-            bag.write(
-                HAND_TOPICS["right"], POSE_ARRAY_TYPE, stamp, pose_array_message(message.header, joints)
-            )
+            bag.write("/hands", HANDS_TYPE, stamp, hands_message(message.header, joints))
     (mcap,) = recording.glob("*.mcap")
     chunks = _chunk_offsets(mcap)
     assert len(chunks) >= 4
@@ -244,6 +245,10 @@ def test_bag_tools_refuse_what_is_not_a_bag(tmp_path, run_cli):
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli("bag2json", tmp_path / "empty", "--out", tmp_path / "pred.json")
     assert code == 2 and "not a readable rosbag2 bag" in err
+    with BagWriter(tmp_path / "inputs") as bag:  # a bag of the node's inputs, not of its hands
+        bag.write(TAKES_TOPIC, STRING_TYPE, 0, TYPESTORE.types[STRING_TYPE](data="{}"))
+    code, _, err = run_cli("bag2json", tmp_path / "inputs", "--out", tmp_path / "pred.json")
+    assert code == 2 and f"no {HANDS_TYPE} topic" in err and "Traceback" not in err
 
 
 def test_image_buffers_honour_encoding_and_step():
@@ -256,7 +261,7 @@ def test_image_buffers_honour_encoding_and_step():
 
 def test_config_file_sets_exactly_the_declared_parameters():
     config = yaml.safe_load((ROOT / "hand_pose_ros" / "config" / "hand_pose.yaml").read_text())
-    values = config[NODE_NAME]["ros__parameters"]
+    values = config["/**"]["ros__parameters"]
     declared = {parameter.name: parameter.default for parameter in PARAMETERS}
     assert values == declared  # the defaults live in the declarations; the file repeats them, nothing else
     for name, value in values.items():
@@ -295,10 +300,10 @@ def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tm
                 "--wait-for-publishers",
                 out,
                 "120",
-                f"/hand_pose_estimator/overlay={len(stamps)}",
+                f"/overlay={len(stamps)}",
             ]
         )
-        node.wait_for("images from")
+        node.wait_for("active: images from")
         deadline = time.monotonic() + 60
         while not Path(f"{out}.ready").exists():  # the listener's subscription exists
             assert time.monotonic() < deadline and listener.process.poll() is None, listener.output
@@ -309,9 +314,76 @@ def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tm
         assert player.wait(120) == 0, player.output
         assert listener.wait(150) == 0, listener.output
         assert node.interrupt() == 0, node.output
-    overlays = json.loads(out.read_text())["/hand_pose_estimator/overlay"]
+    overlays = json.loads(out.read_text())["/overlay"]
     assert [o["stamp_ns"] for o in overlays] == stamps  # every frame, device-clock stamps carried over
     assert all(
         (o["width"], o["height"], o["encoding"], o["frame_id"]) == (512, 512, "rgb8", "camera_rgb")
         for o in overlays
     )
+
+
+def test_node_interfaces_lifecycle_names_qos_typed_hands_and_live_tuning(tmp_path):
+    """In a namespace, inputs remapped, QoS overridden both ways, started by lifecycle transitions from
+    outside: typed hands for a real photo, then `min_score` changed while running empties them, and a
+    value out of range or a read-only parameter is refused."""
+    env = ros_env()
+    photo = DATA_DIR / "real" / "mp_rock_one_hand.jpg"
+    result_path = tmp_path / "probe.json"
+    parameters = {
+        "autostart": False,
+        "smoothing": False,
+        "qos_overrides./cam/image_raw.subscription.reliability": "reliable",
+        "qos_overrides./test_ns/hands.publisher.reliability": "best_effort",
+    }
+    remaps = {"__ns": "/test_ns", "image": "/cam/image_raw", "camera_info": "/cam/camera_info"}
+    with ProcessGroup(env) as group:
+        node = group.start(node_command("hand_pose_ros.estimator", parameters, remaps))
+        probe = group.start(
+            [
+                sys.executable, ROOT / "test" / "ros_probe.py", "interfaces", "--image", photo,
+                "--out", result_path, "--image-topic", "/cam/image_raw",
+                "--camera-info-topic", "/cam/camera_info", "--node", "/test_ns/hand_pose_estimator",
+                "--hands-topic", "/test_ns/hands", "--reliable-images", "--best-effort-hands",
+                "--manage-lifecycle",
+            ]
+        )  # fmt: skip
+        assert probe.wait(180) == 0, probe.output + "\n" + node.output
+        assert node.interrupt() == 0, node.output
+    result = json.loads(result_path.read_text())
+    seen = result["interfaces"]
+    assert seen["states"] == ["unconfigured", "inactive", "active"]
+    assert seen["configured"] and seen["activated"]
+    assert seen["image subscription"] == ["hand_pose_estimator:RELIABLE"]
+    assert seen["hands publisher"] == ["hand_pose_estimator:BEST_EFFORT"]
+    before = [m for m in result["hands"] if m["arrival"] < seen["tuned from"]]
+    after = [m for m in result["hands"] if m["arrival"] > seen["tuned from"]]
+    assert len(before) == 3 and len(after) == 3, result["hands"]
+    for message in before:
+        assert message["frame_id"] == "camera_optical" and message["stamp"] in result["sent"]
+        (hand,) = message["hands"]
+        width, height = message["size"]
+        keypoints = np.array(hand["keypoints"])
+        assert hand["side"] in ("left", "right") and 0.5 < hand["score"] <= 1.0
+        assert ((keypoints >= 0) & (keypoints <= [width - 1, height - 1])).all()
+        assert hand["confidence"] == [pytest.approx(hand["score"])] * NUM_JOINTS
+        joints = np.array(hand["joints"])
+        assert joints.shape == (NUM_JOINTS, 3) and (joints[:, 2] > 0).all()  # in front of the camera
+        x0, y0, x1, y1 = hand["box"]
+        assert x0 < keypoints[:, 0].mean() < x1 and y0 < keypoints[:, 1].mean() < y1
+    assert all(message["hands"] == [] for message in after)  # min_score 1.0: no hand is that sure
+    assert seen["min_score=1.0"] == [True, ""]
+    assert seen["min_score=2.0"][0] is False and "out of range" in seen["min_score=2.0"][1]
+    assert seen["mode=potter"][0] is False  # read-only
+    assert "tuning: min_score=1.0" in node.output
+
+
+@pytest.mark.parametrize(
+    "parameter, message",
+    [("threads:=-5", "threads"), ("min_score:=abc", "min_score"), ("mode:=crystal", "mode")],
+)
+def test_bad_parameters_at_start_end_in_one_line_and_exit_code_2(parameter, message):
+    command = [sys.executable, "-m", "hand_pose_ros.estimator", "--ros-args", "-p", parameter]
+    result = subprocess.run(command, env=ros_env(), capture_output=True, text=True, timeout=60)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 2, lines
+    assert len(lines) == 1 and "[FATAL]" in lines[0] and message in lines[0], lines

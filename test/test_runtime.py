@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -22,6 +23,8 @@ from hand_pose_core.runtime.tensorrt import (
     EngineKey,
     TensorRTEngine,
     cache_decision,
+    cached_engine_path,
+    default_engine_cache,
     engine_for,
     record_path,
     tensorrt_unavailable,
@@ -288,6 +291,22 @@ def test_engine_cache_rebuilds_when_forced_missing_or_unrecorded(cached_engine):
     assert cache_decision(engine, key) == (True, f"no readable cache record {record_path(engine).name}")
     engine.unlink()
     assert cache_decision(engine, key) == (True, "no cached engine")
+
+
+def test_engines_are_cached_in_the_cache_folder_when_one_is_given(tmp_path, monkeypatch):
+    onnx_file = tmp_path / "share" / "models" / "lifter.onnx"
+    assert cached_engine_path(onnx_file, None) == onnx_file.with_suffix(".engine")  # beside it
+    cache = tmp_path / "cache"
+    engine = cached_engine_path(onnx_file, cache)
+    assert engine.parent == cache and engine.name.startswith("lifter-") and engine.suffix == ".engine"
+    other = cached_engine_path(tmp_path / "elsewhere" / "lifter.onnx", cache)
+    assert other != engine  # two lifter.onnx files in different folders do not share an engine
+    given = tmp_path / "my.engine"
+    assert cached_engine_path(given, cache) == given  # an engine file is used where it is
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_engine_cache() == tmp_path / "xdg" / "hand_pose_ros" / "engines"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_engine_cache() == Path.home() / ".cache" / "hand_pose_ros" / "engines"
 
 
 def test_without_cuda_or_tensorrt_the_tensorrt_paths_fail_cleanly(models, tmp_path, run_cli):

@@ -1,10 +1,11 @@
 """ROS 2 node `aria_vrs_player`: replays the cameras of a Project Aria VRS recording as sensor_msgs/Image.
 
 It stands in for the glasses when there are none: frames go out at the pace they were captured (scaled by
-`rate`) and are stamped with their device-clock capture time, so the estimator and a recorder downstream
-see the recording's own timing. RGB frames stay raw (sideways, fisheye) for the estimator's
-`camera_source: aria`. Reading the recording is `hand_pose_core.aria.vrs_frames`; this node only paces
-and publishes.
+`rate`) and are stamped with their device-clock capture time, published on /clock too, so the estimator
+and a recorder downstream see the recording's own timing (run them with use_sim_time for latencies that
+mean something); or, with `stamps: now`, stamped with the present time as a live camera would be. RGB
+frames stay raw (sideways, fisheye) for the estimator's `camera_source: aria`. Reading the recording is
+`hand_pose_core.aria.vrs_frames`; this node only paces and publishes.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
 from hand_pose_core.bags.names import OPTICAL_FRAME
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.aria import RGB_LABEL, VrsFrame, vrs_frames
-from hand_pose_ros.messages import image_message, make_header
-from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
+from hand_pose_ros.messages import clock_message, image_message, make_header
+from hand_pose_ros.node_base import CLOCK_QOS, CLOCK_TOPIC, Parameter, declare_parameters, run_node
 
 NODE_NAME = "aria_vrs_player"
 # VRS stream label -> (topic, frame_id); the RGB frame_id comes from the `frame_id` parameter.
@@ -58,6 +61,13 @@ PARAMETERS = (
     ),
     Parameter("frame_id", OPTICAL_FRAME, "frame_id of the RGB images (the camera's optical frame)"),
     Parameter(
+        "stamps",
+        "recorded",
+        "recorded: the device-clock capture times, also published on /clock (for use_sim_time); now: the "
+        "present time when each frame is sent, as a live camera",
+        choices=("recorded", "now"),
+    ),
+    Parameter(
         "wait_for_subscribers",
         5.0,
         "seconds to wait, before the first frame, until every published topic has a subscriber "
@@ -81,10 +91,15 @@ class AriaVrsPlayer(Node):
         if self.publish_slam:
             self.streams.update(SLAM_STREAMS)
         self._first_pass = vrs_frames(Path(self.vrs_path), list(self.streams))
+        overridable = QoSOverridingOptions.with_default_policies()
         self.publishers_by_label = {
-            label: self.create_publisher(Image, topic, qos_profile_sensor_data)
+            label: self.create_publisher(
+                Image, topic, qos_profile_sensor_data, qos_overriding_options=overridable
+            )
             for label, (topic, _) in self.streams.items()
         }
+        self.recorded_stamps = value["stamps"] == "recorded"
+        self.clock = self.create_publisher(Clock, CLOCK_TOPIC, CLOCK_QOS) if self.recorded_stamps else None
         self.published = dict.fromkeys(self.streams, 0)
 
     def play(self) -> None:
@@ -124,7 +139,10 @@ class AriaVrsPlayer(Node):
             self._sleep_until(due)
             previous = (due, frame.capture_ns)
             topic_frame_id = self.streams[frame.label][1]
-            message = image_message(frame.image, make_header(frame.capture_ns, topic_frame_id))
+            stamp = frame.capture_ns if self.recorded_stamps else self.get_clock().now().nanoseconds
+            if self.clock is not None:
+                self.clock.publish(clock_message(stamp))
+            message = image_message(frame.image, make_header(stamp, topic_frame_id))
             self.publishers_by_label[frame.label].publish(message)
             self.published[frame.label] += 1
             count += 1

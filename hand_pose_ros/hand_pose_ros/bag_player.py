@@ -1,10 +1,11 @@
 """`bag_player`: plays a bag's images, camera infos and take index on their recorded topics.
 
 `ros2 bag play` for machines without rosbag2 (it reads MCAP and sqlite3 through `rosbags`). Real time by
-the bag's log times (scaled by `rate`), or in lockstep with a consumer: with `lockstep_topic` set, each
-image waits for an output stamped like it on that topic before the next is sent, so an offline
+the bag's log times (scaled by `rate`), or in lockstep with the estimator: with `lockstep_topic` set (its
+`hands`), each image waits for the hands stamped like it before the next is sent, so an offline
 evaluation through the live node sees every frame. The take index is latched (transient local) for
-recorders that join late.
+recorders that join late. Like `ros2 bag play --clock`, the log time of each message goes out on /clock
+first, for nodes run with use_sim_time.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ import threading
 import time
 from pathlib import Path
 
-from geometry_msgs.msg import PoseArray
+from hand_pose_msgs.msg import Hands
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
 
 from hand_pose_core.atomic import write_json_atomic
 from hand_pose_core.bags.messages import NANOSECONDS, stamp_ns
 from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, IMAGE_TOPIC, TAKES_TOPIC
 from hand_pose_core.bags.takes import BagContents, read_raw, read_topics
 from hand_pose_core.errors import InputError
-from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
+from hand_pose_ros.messages import clock_message
+from hand_pose_ros.node_base import CLOCK_QOS, CLOCK_TOPIC, Parameter, declare_parameters, run_node
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 MAX_PAUSE_S = 1.0  # gaps between takes are played as this at most
@@ -40,7 +43,10 @@ def message_class(msgtype: str) -> type:
 PARAMETERS = (
     Parameter("bag", "", "bag folder to play"),
     Parameter("rate", 1.0, "playback speed (1.0: the bag's real time)", floats=(0.01, 100.0)),
-    Parameter("lockstep_topic", "", "wait for an output stamped like each image on this topic"),
+    Parameter(
+        "lockstep_topic", "", "wait for the estimator's hands (hand_pose_msgs/Hands) stamped like each image"
+    ),
+    Parameter("publish_clock", True, "publish each message's log time on /clock (for use_sim_time)"),
     Parameter(
         "lockstep_timeout_s", 10.0, "give up waiting for one image's output after this", floats=(0.1, 600.0)
     ),
@@ -70,7 +76,8 @@ class BagPlayer(Node):
         self.answered: set[int] = set()
         self.answer = threading.Condition()
         if self.lockstep_topic:
-            self.create_subscription(PoseArray, self.lockstep_topic, self._on_output, QoSProfile(depth=100))
+            self.create_subscription(Hands, self.lockstep_topic, self._on_output, QoSProfile(depth=100))
+        self.clock = self.create_publisher(Clock, CLOCK_TOPIC, CLOCK_QOS) if value["publish_clock"] else None
 
     def _on_output(self, message) -> None:
         with self.answer:
@@ -107,6 +114,8 @@ class BagPlayer(Node):
                 pause = min((raw.timestamp - previous_time) / NANOSECONDS, MAX_PAUSE_S) / self.rate
                 time.sleep(max(0.0, previous_wall + pause - time.monotonic()))
             previous_time, previous_wall = raw.timestamp, time.monotonic()
+            if self.clock is not None:
+                self.clock.publish(clock_message(raw.timestamp))
             if raw.topic != IMAGE_TOPIC:
                 publisher.publish(raw.data)
                 continue

@@ -28,10 +28,16 @@ from PIL import Image
 
 from hand_pose_core.atomic import ensure_dir, write_atomic, write_json_atomic
 from hand_pose_core.bags.messages import decode_image, stamp_ns
-from hand_pose_core.bags.names import DIAGNOSTICS_TOPIC, HAND_TOPICS, IMAGE_TOPIC, OVERLAY_TOPIC, TAKES_TOPIC
+from hand_pose_core.bags.names import (
+    DIAGNOSTICS_TOPIC,
+    HANDS_OUTPUT,
+    IMAGE_TOPIC,
+    OVERLAY_OUTPUT,
+    TAKES_TOPIC,
+)
 from hand_pose_core.bags.takes import (
     BagContents,
-    joints_from_poses,
+    hand_joints,
     read_messages,
     read_take_index,
     recorded_hands,
@@ -47,6 +53,8 @@ from hand_pose_core.live.drawing import contact_sheet
 from hand_pose_core.synth.generator import SynthConfig, generate
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
+# The estimator runs in the root namespace: its relative outputs are these.
+HANDS_TOPIC, OVERLAY_TOPIC = f"/{HANDS_OUTPUT}", f"/{OVERLAY_OUTPUT}"
 DEMO_SPLIT = "test"  # the take scored (the synthetic data set has one take per split)
 # The repository's real Aria recordings (data/README.md, beside the package folder), and what they show.
 REPOSITORY_DATA = Path(__file__).resolve().parents[2] / "data"
@@ -117,7 +125,7 @@ def _run_node(
         node = group.start(
             node_command("hand_pose_ros.estimator", parameters | {"publish_overlay": True}, remaps)
         )
-        node.wait_for("images from", NODE_START_S)
+        node.wait_for("active: images from", NODE_START_S)
         recorder.wait_for(f"recording {OVERLAY_TOPIC}", NODE_START_S)
         time.sleep(DISCOVERY_SETTLE_S)
         playing = group.start(player)
@@ -185,10 +193,10 @@ def run_demo(
     print("[2/5] hand_pose_estimator on the bag (bag_player in lockstep, bag_recorder)", flush=True)
     env = ros_env()
     recording = out / "recorded"
-    topics = [*HAND_TOPICS.values(), TAKES_TOPIC, OVERLAY_TOPIC, DIAGNOSTICS_TOPIC]
+    topics = [HANDS_TOPIC, TAKES_TOPIC, OVERLAY_TOPIC, DIAGNOSTICS_TOPIC]
     aria = {"camera_source": "aria", "aria_calibration": calibration, "smoothing": False, **SYNTHETIC_MODELS}
     timings = out / "timings.json"
-    player = {"bag": bag, "lockstep_topic": HAND_TOPICS["right"], "timings_file": timings}
+    player = {"bag": bag, "lockstep_topic": HANDS_TOPIC, "timings_file": timings}
     _run_node(
         env, recording, topics, aria, {"image": IMAGE_TOPIC}, node_command("hand_pose_ros.bag_player", player)
     )
@@ -273,17 +281,15 @@ def _real_recording(out: Path, env: dict, vrs: Path, what: str) -> RealRecording
     recording = out / "aria_recorded" / vrs.stem
     parameters = {"camera_source": "aria", "aria_calibration": vrs, "rotation": "portrait"}
     player = node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": vrs, "rate": 0.1})
-    _run_node(env, recording, [OVERLAY_TOPIC, *HAND_TOPICS.values()], parameters, {}, player)
+    _run_node(env, recording, [OVERLAY_TOPIC, HANDS_TOPIC], parameters, {}, player)
     names = {}
     for _, _, message in read_messages(recording, {OVERLAY_TOPIC}, BagContents(recording)):
         names[stamp_ns(message.header.stamp)] = f"{len(names):03d}"
     _save_overlays(recording, out / "aria_overlay" / vrs.stem, names)
     hands: dict[int, dict[str, np.ndarray]] = {}
-    sides = {topic: side for side, topic in HAND_TOPICS.items()}
-    for topic, _, message in read_messages(recording, set(sides), BagContents(recording)):
-        joints = joints_from_poses(message.poses)
-        if joints is not None:
-            hands.setdefault(stamp_ns(message.header.stamp), {})[sides[topic]] = joints
+    for _, _, message in read_messages(recording, {HANDS_TOPIC}, BagContents(recording)):
+        for hand in message.hands:
+            hands.setdefault(stamp_ns(message.header.stamp), {})[hand.side] = hand_joints(hand)
     return RealRecording(vrs, what, sorted(names), hands)
 
 

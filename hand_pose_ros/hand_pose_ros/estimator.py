@@ -1,11 +1,16 @@
-"""`hand_pose_estimator`: images in, 3D hands out, as RViz markers and pose arrays.
+"""`hand_pose_estimator`: images in, 3D hands out, as typed `hand_pose_msgs/Hands` and RViz markers.
 
-A thin adapter over `hand_pose_core.pipeline.HandPosePipeline`. The image callback only leaves the frame
-in a one-frame slot; a worker thread runs the pipeline on the newest frame, so inference never blocks the
-executor and frames that arrive while it is busy are dropped and counted, never queued. Every output
+A thin adapter over `hand_pose_core.live.pipeline.HandPosePipeline`, as a lifecycle node: configure
+loads the models, activate subscribes (the launch files start the players once it is active), and with
+`autostart` (the default) it does both itself. The image callback only leaves the frame in a one-frame
+slot; a worker thread runs the pipeline on the newest frame, so inference never blocks the executor and
+frames that arrive while it is busy are dropped and counted, never queued.
+
+Topics are relative (`image`, `camera_info` in; `hands`, `markers`, `overlay` out), renamed by
+remapping. The inputs take the sensor-data QoS of camera drivers, the outputs are reliable; both can be
+overridden with `qos_overrides.<topic>.<publisher|subscription>.<policy>` parameters. Every output
 carries the input image's header; 3D joints are in the camera's optical frame (x right, y down,
-z forward, metres). Bad frames are skipped, counted in /diagnostics and logged (throttled), and the node
-keeps running.
+z forward, metres). Bad frames are answered empty, counted in /diagnostics and logged (throttled).
 """
 
 from __future__ import annotations
@@ -20,19 +25,24 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseArray
+from hand_pose_msgs.msg import Hands
 from PIL import Image as PILImage
-from rclpy.node import Node
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter as RosParameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from hand_pose_core.bags.messages import NANOSECONDS, camera_from_info, stamp_ns
 from hand_pose_core.bags.names import (
+    CAMERA_INFO_INPUT,
     DIAGNOSTICS_TOPIC,
     ESTIMATOR_NODE,
-    HAND_OUTPUTS,
+    HANDS_OUTPUT,
+    IMAGE_INPUT,
     MARKERS_OUTPUT,
     OVERLAY_OUTPUT,
 )
@@ -41,11 +51,12 @@ from hand_pose_core.geometry.aria import AriaUndistorter
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, Turn
 from hand_pose_core.geometry.skeleton import HAND_SIDES
 from hand_pose_core.live.drawing import draw_skeleton
-from hand_pose_core.live.pipeline import LOCALISATIONS, FrameResult, HandPosePipeline, PipelineConfig
+from hand_pose_core.live.pipeline import LOCALISATIONS, TUNABLE, FrameResult, HandPosePipeline, PipelineConfig
 from hand_pose_core.runtime.bundled import model_or_bundled
 from hand_pose_core.runtime.engines import BACKENDS
+from hand_pose_core.runtime.tensorrt import default_engine_cache
 from hand_pose_ros.frame_slot import LatestFrameSlot
-from hand_pose_ros.messages import hand_markers, image_array, image_message, pose_array
+from hand_pose_ros.messages import hand_markers, hands_message, image_array, image_message
 from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
 
 NODE_NAME = ESTIMATOR_NODE
@@ -56,11 +67,15 @@ DIAGNOSTICS_PERIOD_S = 1.0
 LOG_THROTTLE_S = 5.0
 CAMERA_INFO_GRACE_S = 1.0  # a first image may arrive just before its camera_info
 OUTPUT_QOS = QoSProfile(depth=10)  # reliable: consumers (RViz, recorders) must not miss hands
+OVERRIDABLE = QoSOverridingOptions.with_default_policies()
 
 
 PARAMETERS = (
-    Parameter("image_topic", "image", "sensor_msgs/Image input (sensor-data QoS)"),
-    Parameter("camera_info_topic", "camera_info", "sensor_msgs/CameraInfo of the rectified image"),
+    Parameter(
+        "autostart",
+        True,
+        "configure and activate at start; false: wait for a lifecycle manager (or `ros2 lifecycle set`)",
+    ),
     Parameter(
         "camera_source",
         "camera_info",
@@ -111,6 +126,12 @@ PARAMETERS = (
         "auto: TensorRT when usable, else ONNX Runtime (checkpoints: PyTorch)",
         choices=BACKENDS,
     ),
+    Parameter(
+        "engine_cache_dir",
+        "",
+        "where TensorRT engines built from ONNX files are cached; empty: the user cache folder "
+        "($XDG_CACHE_HOME or ~/.cache)/hand_pose_ros/engines (an installed share/ folder is read-only)",
+    ),
     Parameter("force_engine_update", False, "rebuild cached TensorRT engines from their ONNX files"),
     Parameter("threads", 0, "ONNX Runtime CPU threads (0: one per core)", integers=(0, 256)),
     Parameter(
@@ -119,13 +140,28 @@ PARAMETERS = (
         "while hands are tracked, look for more every N frames: MediaPipe's palm detector (mediapipe), "
         "the detector (detector with potter)",
         integers=(1, 100),
+        read_only=False,
     ),
-    Parameter("min_score", 0.5, "presence probability for a detected hand to count", floats=(0.0, 1.0)),
-    Parameter("smoothing", True, "One-Euro filter on camera-frame joints"),
-    Parameter("min_cutoff_hz", 1.0, "One-Euro minimum cutoff frequency", floats=(0.01, 100.0)),
-    Parameter("beta", 5.0, "One-Euro speed coefficient (per m/s)", floats=(0.0, 1000.0)),
-    Parameter("publish_overlay", True, "publish ~/overlay, the processed image with the 2D skeletons"),
+    Parameter(
+        "min_score",
+        0.5,
+        "presence probability for a detected hand to count",
+        floats=(0.0, 1.0),
+        read_only=False,
+    ),
+    Parameter("smoothing", True, "One-Euro filter on camera-frame joints", read_only=False),
+    Parameter(
+        "min_cutoff_hz", 1.0, "One-Euro minimum cutoff frequency", floats=(0.01, 100.0), read_only=False
+    ),
+    Parameter("beta", 5.0, "One-Euro speed coefficient (per m/s)", floats=(0.0, 1000.0), read_only=False),
+    Parameter(
+        "publish_overlay",
+        True,
+        "publish overlay, the processed image with the 2D skeletons (drawn only while someone listens)",
+        read_only=False,
+    ),
 )
+PARAMETERS_BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
 
 
 @dataclass
@@ -146,11 +182,122 @@ class Counters:
     pipeline_ms: list[float] = field(default_factory=list)
 
 
-class HandPoseEstimator(Node):
+class HandPoseEstimator(LifecycleNode):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        value = declare_parameters(self, PARAMETERS)
-        self.rotation = value["rotation"]
+        self.settings = declare_parameters(self, PARAMETERS)
+        if self.settings["camera_source"] == "aria" and not self.settings["aria_calibration"]:
+            raise InputError("camera_source aria needs the aria_calibration parameter (a JSON or VRS file)")
+        self.rotation = self.settings["rotation"]
+        # Outputs go out in the input image's optical frame: for Aria the sensor's (landscape) frame.
+        aria = self.settings["camera_source"] == "aria"
+        self.to_output = Turn(self.rotation, "landscape" if aria else self.rotation)
+        self.publish_overlay = self.settings["publish_overlay"]
+        self.configure_error = ""
+        self.pending: dict[str, float | int | bool] = {}  # tuning the worker applies before its next frame
+        self.pipeline: HandPosePipeline | None = None
+        self.undistorter: AriaUndistorter | None = None
+        self.backend = "not configured"
+        self.camera_ready = threading.Event()
+        self.counters = Counters()
+        self.lock = threading.Lock()
+        self.window_start = time.monotonic()
+        self.last_stamp: int | None = None
+        self.slot: LatestFrameSlot[Image] = LatestFrameSlot()
+        self.worker: threading.Thread | None = None
+        self.subscriptions_: list = []
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.diagnostics = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, OUTPUT_QOS)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+
+    # ------------------------------------------------------------------------------------- lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the models (the slow part of starting) and create the publishers."""
+        try:
+            self.pipeline = self._load_pipeline()
+            if self.settings["camera_source"] == "aria":
+                path = Path(self.settings["aria_calibration"])
+                self.undistorter = AriaUndistorter.from_file(path, orientation=self.rotation)
+                self.pipeline.set_camera(self.undistorter.camera)
+                self.camera_ready.set()
+        except InputError as exc:
+            self.configure_error = str(exc)
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.backend = self.pipeline.describe()
+        self.hands_out = self.create_lifecycle_publisher(
+            Hands, HANDS_OUTPUT, OUTPUT_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.markers = self.create_lifecycle_publisher(
+            MarkerArray, MARKERS_OUTPUT, OUTPUT_QOS, qos_overriding_options=OVERRIDABLE
+        )
+        self.overlay = self.create_lifecycle_publisher(
+            Image, OVERLAY_OUTPUT, qos_profile_sensor_data, qos_overriding_options=OVERRIDABLE
+        )
+        self.slot = LatestFrameSlot()
+        self.worker = threading.Thread(target=self._work, name="hand_pose_inference", daemon=True)
+        self.worker.start()
+        self.get_logger().info(
+            f"configured: {self.settings['mode']} on {self.backend}; models "
+            + ", ".join(str(path) for path in self.pipeline.model_files)
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe: frames flow from now on."""
+        if self.undistorter is None:
+            self.subscriptions_.append(
+                self.create_subscription(
+                    CameraInfo,
+                    CAMERA_INFO_INPUT,
+                    self._on_camera_info,
+                    qos_profile_sensor_data,
+                    qos_overriding_options=OVERRIDABLE,
+                )
+            )
+        self.subscriptions_.append(
+            self.create_subscription(
+                Image,
+                IMAGE_INPUT,
+                self._on_image,
+                qos_profile_sensor_data,
+                qos_overriding_options=OVERRIDABLE,
+            )
+        )
+        source = (
+            f"Aria calibration {self.settings['aria_calibration']}"
+            if self.undistorter
+            else self.resolve_topic_name(CAMERA_INFO_INPUT)
+        )
+        self.get_logger().info(
+            f"active: images from {self.resolve_topic_name(IMAGE_INPUT)}, camera from {source}, "
+            f"hands on {self.resolve_topic_name(HANDS_OUTPUT)}"
+        )
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for subscription in self.subscriptions_:
+            self.destroy_subscription(subscription)
+        self.subscriptions_ = []
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop()
+        for publisher in (self.hands_out, self.markers, self.overlay):
+            self.destroy_lifecycle_publisher(publisher)
+        self.pipeline, self.undistorter, self.backend = None, None, "not configured"
+        self.camera_ready.clear()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _load_pipeline(self) -> HandPosePipeline:
+        """The models named by the parameters; the bundled ones where empty."""
+        value = self.settings
+        mode = value["mode"]
         config = PipelineConfig(
             value["localisation"],
             value["detect_every"],
@@ -161,57 +308,6 @@ class HandPoseEstimator(Node):
             orientation=self.rotation,
             variant=value["mediapipe_variant"],
         )
-        self.undistorter = None
-        self.camera_ready = threading.Event()
-        self.pipeline = self._load_pipeline(value, config)
-        self.publish_overlay = value["publish_overlay"]
-        self.backend = self.pipeline.describe()
-        # Outputs go out in the input image's optical frame: for Aria the sensor's (landscape) frame.
-        self.to_output = Turn(
-            self.rotation, "landscape" if value["camera_source"] == "aria" else self.rotation
-        )
-        if value["camera_source"] == "aria":
-            path = value["aria_calibration"]
-            if not path:
-                raise InputError(
-                    "camera_source aria needs the aria_calibration parameter (a JSON or VRS file)"
-                )
-            self.undistorter = AriaUndistorter.from_file(Path(path), orientation=self.rotation)
-            self.pipeline.set_camera(self.undistorter.camera)
-            self.camera_ready.set()
-        else:
-            self.create_subscription(
-                CameraInfo, value["camera_info_topic"], self._on_camera_info, qos_profile_sensor_data
-            )
-        self.create_subscription(Image, value["image_topic"], self._on_image, qos_profile_sensor_data)
-        self.hand_publishers = {
-            side: self.create_publisher(PoseArray, f"~/{HAND_OUTPUTS[side]}", OUTPUT_QOS)
-            for side in HAND_SIDES
-        }
-        self.markers = self.create_publisher(MarkerArray, f"~/{MARKERS_OUTPUT}", OUTPUT_QOS)
-        self.overlay = self.create_publisher(Image, f"~/{OVERLAY_OUTPUT}", qos_profile_sensor_data)
-        self.diagnostics = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, OUTPUT_QOS)
-        self.counters = Counters()
-        self.lock = threading.Lock()
-        self.window_start = time.monotonic()
-        self.last_stamp: int | None = None
-        self.slot: LatestFrameSlot[Image] = LatestFrameSlot()
-        self.worker = threading.Thread(target=self._work, name="hand_pose_inference", daemon=True)
-        self.worker.start()
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
-        source = (
-            "Aria calibration " + value["aria_calibration"]
-            if self.undistorter
-            else value["camera_info_topic"]
-        )
-        image_topic = self.resolve_topic_name(value["image_topic"])
-        self.get_logger().info(
-            f"{value['mode']} on {self.backend}; images from {image_topic}, camera from {source}"
-        )
-
-    def _load_pipeline(self, value: dict, config: PipelineConfig) -> HandPosePipeline:
-        """The models named by the parameters; the bundled ones where empty."""
-        mode = value["mode"]
         detector = config.localisation == "detector"
         return HandPosePipeline.load(
             model_or_bundled(value[f"{mode}_model"], mode) if mode != "world" else None,
@@ -223,7 +319,34 @@ class HandPoseEstimator(Node):
             backend=value["backend"],
             threads=value["threads"] or None,
             rebuild=value["force_engine_update"],
+            engine_cache=Path(value["engine_cache_dir"] or default_engine_cache()),
         )
+
+    # ------------------------------------------------------------------------------------ parameters
+
+    def _on_set_parameters(self, parameters: list[RosParameter]) -> SetParametersResult:
+        """Tuning parameters change at run time, after the same checks as at start; the rest are
+        read-only (ROS refuses those itself)."""
+        changes = {}
+        for parameter in parameters:
+            spec = PARAMETERS_BY_NAME.get(parameter.name)
+            if spec is None or spec.read_only:
+                continue  # QoS overrides and read-only parameters: ROS's own rules apply
+            problem = spec.problem(parameter.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+            changes[parameter.name] = (
+                float(parameter.value) if type(spec.default) is float else parameter.value
+            )
+        with self.lock:
+            if "publish_overlay" in changes:
+                self.publish_overlay = changes.pop("publish_overlay")
+            self.pending.update(changes)
+        if changes:
+            self.get_logger().info(
+                "tuning: " + ", ".join(f"{name}={value}" for name, value in sorted(changes.items()))
+            )
+        return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------------------ callbacks
 
@@ -262,6 +385,11 @@ class HandPoseEstimator(Node):
 
     def _process(self, message: Image) -> None:
         header = message.header
+        pipeline = self.pipeline
+        with self.lock:
+            changes, self.pending = self.pending, {}
+        if changes:
+            pipeline.tune(**{name: value for name, value in changes.items() if name in TUNABLE})
         if not self.camera_ready.wait(CAMERA_INFO_GRACE_S):
             self._skip("no calibration yet: waiting for camera_info")
             self._publish(header, FrameResult())
@@ -274,7 +402,6 @@ class HandPoseEstimator(Node):
             self._skip(f"image: {exc}")
             self._publish(header, FrameResult())
             return
-        pipeline = self.pipeline
         stamp = stamp_ns(header.stamp)
         if self.last_stamp is not None and not 0 <= stamp - self.last_stamp <= NEW_RECORDING_GAP_NS:
             pipeline.reset()
@@ -300,12 +427,13 @@ class HandPoseEstimator(Node):
             self.counters.latencies_ms.append(latency_ms)
 
     def _publish(self, header: Header, result: FrameResult, image: np.ndarray | None = None) -> None:
+        camera = self.pipeline.camera
+        self.hands_out.publish(hands_message(header, result.hands, camera, self.to_output))
         found = {hand.side: hand for hand in result.hands}
         markers = MarkerArray()
         for side in HAND_SIDES:
             hand = found.get(side)
             joints = self.to_output.points_3d(hand.camera) if hand is not None else None
-            self.hand_publishers[side].publish(pose_array(header, joints))
             markers.markers += hand_markers(header, side, joints)
         self.markers.publish(markers)
         # Drawing costs the worker time: only for someone who listens.
@@ -352,9 +480,13 @@ class HandPoseEstimator(Node):
             counters.dropped_before_window = self.slot.dropped
             counters.latencies_ms, counters.pipeline_ms = [], []
             self.window_start = now
+        state = self._state_machine.current_state[1]
         waiting = not self.camera_ready.is_set()
-        level = DiagnosticStatus.WARN if waiting or troubled else DiagnosticStatus.OK
-        message = "waiting for camera_info" if waiting else f"{values['output rate (Hz)']} Hz out"
+        if state != "active":
+            level, message = DiagnosticStatus.WARN, state
+        else:
+            level = DiagnosticStatus.WARN if waiting or troubled else DiagnosticStatus.OK
+            message = "waiting for camera_info" if waiting else f"{values['output rate (Hz)']} Hz out"
         status = DiagnosticStatus(
             level=level,
             name=f"{self.get_name()}: pipeline",
@@ -368,11 +500,23 @@ class HandPoseEstimator(Node):
 
     def stop(self) -> None:
         self.slot.close()
-        self.worker.join(timeout=5.0)
+        if self.worker is not None:
+            self.worker.join(timeout=5.0)
+            self.worker = None
+
+
+def start(node: HandPoseEstimator) -> None:
+    """With autostart, configure (models that do not load end the node: one line, exit 2) and
+    activate; then serve until Ctrl-C."""
+    if node.settings["autostart"]:
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise InputError(node.configure_error or "configure failed")
+        node.trigger_activate()
+    rclpy.spin(node)
 
 
 def main(args: list[str] | None = None) -> None:
-    sys.exit(run_node(NODE_NAME, HandPoseEstimator, rclpy.spin, HandPoseEstimator.stop, args))
+    sys.exit(run_node(NODE_NAME, HandPoseEstimator, start, HandPoseEstimator.stop, args))
 
 
 if __name__ == "__main__":

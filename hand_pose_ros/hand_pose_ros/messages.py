@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion, Vector3
+from geometry_msgs.msg import Point, Point32, Vector3
+from hand_pose_msgs.msg import Hand, Hands
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker
 
 from hand_pose_core.bags.messages import NANOSECONDS, decode_image, encoding_of
+from hand_pose_core.geometry.camera import PinholeCamera, Turn
 from hand_pose_core.geometry.skeleton import BONES, SIDE_COLOURS
+from hand_pose_core.live.pipeline import HandResult
 
 JOINTS_ID, BONES_ID = 0, 1
 JOINT_DIAMETER_M = 0.012
@@ -23,6 +27,11 @@ BONE_WIDTH_M = 0.005
 
 def ns_to_stamp(nanoseconds: int) -> Time:
     return Time(sec=int(nanoseconds // NANOSECONDS), nanosec=int(nanoseconds % NANOSECONDS))
+
+
+def clock_message(nanoseconds: int) -> Clock:
+    """/clock at a recording's time, for nodes that run with use_sim_time."""
+    return Clock(clock=ns_to_stamp(nanoseconds))
 
 
 def make_header(stamp_ns: int, frame_id: str) -> Header:
@@ -44,14 +53,23 @@ def image_array(message: Image) -> np.ndarray:
     return decode_image(message.encoding, message.height, message.width, message.step, message.data)
 
 
-def pose_array(header: Header, joints: np.ndarray | None) -> PoseArray:
-    """21 camera-frame joints as positions (identity orientations); empty when the hand is absent."""
-    message = PoseArray(header=header)
-    if joints is not None:
-        message.poses = [
-            Pose(position=Point(x=float(x), y=float(y), z=float(z)), orientation=Quaternion(w=1.0))
-            for x, y, z in joints
-        ]
+def hands_message(header: Header, hands: list[HandResult], camera: PinholeCamera, to_output: Turn) -> Hands:
+    """One frame's hands: 2D in the processed image (of `camera`), 3D turned to the input image's optical
+    frame by `to_output`."""
+    message = Hands(header=header, width=camera.width, height=camera.height)
+    for hand in hands:
+        joints = to_output.points_3d(hand.camera)
+        keypoints = np.nan_to_num(hand.keypoints, nan=0.0)
+        message.hands.append(
+            Hand(
+                side=hand.side,
+                score=float(hand.score),
+                box=np.asarray(hand.box, np.float32),
+                keypoints=[Point32(x=float(x), y=float(y)) for x, y in keypoints],
+                joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in joints],
+                confidence=hand.joint_confidence(camera).astype(np.float32),
+            )
+        )
     return message
 
 

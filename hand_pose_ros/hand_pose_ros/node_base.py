@@ -13,11 +13,14 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 
 from hand_pose_core.errors import InputError
 from hand_pose_ros.transport import use_large_message_profile
 
 EXIT_BAD_INPUT = 2
+CLOCK_TOPIC = "/clock"  # the players publish recording time here, for nodes run with use_sim_time
+CLOCK_QOS = QoSProfile(depth=10)  # reliable, so also best-effort subscribers (rclpy's own) match
 NodeType = TypeVar("NodeType", bound=Node)
 
 
@@ -31,7 +34,7 @@ class Parameter:
     floats: tuple[float, float] | None = None
     integers: tuple[int, int] | None = None
     choices: tuple[str, ...] = ()
-    read_only: bool = True  # False: the node reads it again while running
+    read_only: bool = True  # False: it may change while the node runs (checked by `problem`)
 
     def descriptor(self) -> ParameterDescriptor:
         constraints = f"one of: {', '.join(self.choices)}" if self.choices else ""
@@ -48,17 +51,31 @@ class Parameter:
             ]
         return descriptor
 
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed (type, range or choice), or None. ROS checks types and ranges
+        itself; the choices only we know. Used at start and for changes at run time alike."""
+        where = f"parameter {self.name}={value!r}"
+        expected = type(self.default)
+        if expected is float and type(value) is int:
+            value = float(value)
+        if type(value) is not expected:
+            return f"{where}: expected a {expected.__name__}"
+        bounds = self.floats or self.integers
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            return f"{where}: out of range {bounds[0]} to {bounds[1]}"
+        if self.choices and value not in self.choices:
+            return f"{where}: expected one of {', '.join(self.choices)}"
+        return None
+
 
 def declare_parameters(node: Node, parameters: Sequence[Parameter]) -> dict[str, Any]:
-    """Declare every parameter with its descriptor; their values, a choice outside its list an InputError
-    (ranges are enforced by ROS itself, with a ParameterException)."""
+    """Declare every parameter with its descriptor; their values. A value that is not allowed is an
+    InputError (or ROS's own ParameterException), so the node ends with one line and exit code 2."""
     values = {p.name: node.declare_parameter(p.name, p.default, p.descriptor()).value for p in parameters}
     for parameter in parameters:
-        if parameter.choices and values[parameter.name] not in parameter.choices:
-            raise InputError(
-                f"parameter {parameter.name}={values[parameter.name]!r}: expected one of "
-                f"{', '.join(parameter.choices)}"
-            )
+        problem = parameter.problem(values[parameter.name])
+        if problem:
+            raise InputError(problem)
     return values
 
 

@@ -83,10 +83,16 @@ class RosProcess:
         return code
 
     def interrupt(self, timeout: float = 30.0) -> int:
-        """Ctrl-C, as a user stops a node; returns the exit code."""
+        """Ctrl-C, as a user stops a node; returns the exit code. One that does not stop in time is
+        killed, and the error carries what it printed."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
-        return self.wait(timeout)
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            command = " ".join(map(str, self.process.args[:3]))
+            raise TimeoutError(f"{command} still ran {timeout:g} s after Ctrl-C:\n{self.output}") from None
 
     def kill(self) -> None:
         if self.process.poll() is None:

@@ -1,24 +1,28 @@
-"""Launch `hand_pose_estimator` on a camera topic, with RViz.
+"""Launch `hand_pose_estimator` on a camera, with RViz.
 
-    ros2 launch hand_pose_ros hand_pose.launch.py image_topic:=/camera/image_rect \
-        camera_info_topic:=/camera/camera_info rotation:=portrait
+    ros2 launch hand_pose_ros hand_pose.launch.py image:=/camera/image_rect camera_info:=/camera/camera_info
+    ros2 launch hand_pose_ros hand_pose.launch.py namespace:=left_cam rotation:=portrait
 
-Parameters come from config/hand_pose.yaml; the launch arguments below override the ones people change
+The estimator's topics are relative (`image`, `camera_info` in; `hands`, `markers`, `overlay` out), so
+`namespace` moves all of them and the `image` and `camera_info` arguments remap the inputs. It is a
+lifecycle node that configures and activates itself (autostart); other launch files can wait for it to
+become active (see aria_vrs.launch.py). Parameters come from config/hand_pose.yaml, keyed `/**` so that
+a renamed or namespaced node still gets them; the launch arguments below override the ones people change
 most, and their defaults are the YAML's (test/test_launch_files.py checks that). Every process gets the
 package's Fast DDS profile (a shared-memory segment large enough for camera frames) unless
 FASTRTPS_DEFAULT_PROFILES_FILE is already set.
 
-RViz's Fixed Frame in config/hand_pose.rviz is `camera_rgb`, the frame_id of `aria_vrs_player`'s images:
-the estimator publishes its 3D hands in the frame_id of the image it got (the camera's optical frame), so
-with another camera set Fixed Frame to that camera's frame_id (in RViz's Global Options, or save a copy
-of the config).
+RViz runs in the same namespace and shows the relative `markers` and `overlay` topics. Its Fixed Frame in
+config/hand_pose.rviz is `camera_rgb`, the frame_id of `aria_vrs_player`'s images: the estimator
+publishes its 3D hands in the frame_id of the image it got (the camera's optical frame), so with another
+camera set Fixed Frame to that camera's frame_id (in RViz's Global Options, or save a copy of the config).
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
@@ -36,23 +40,29 @@ def generate_launch_description() -> LaunchDescription:
     parameters_file = PathJoinSubstitution([share, "config", "hand_pose.yaml"])
     rviz_config = PathJoinSubstitution([share, "config", "hand_pose.rviz"])
     dds_profile = PathJoinSubstitution([share, "config", "fastdds_shm.xml"])
+    use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     return LaunchDescription(
         [
             SetEnvironmentVariable(
                 DDS_PROFILE_VARIABLE, EnvironmentVariable(DDS_PROFILE_VARIABLE, default_value=dds_profile)
             ),
             DeclareLaunchArgument(
-                "image_topic", default_value="image", description="sensor_msgs/Image topic to estimate on"
+                "namespace", default_value="", description="namespace of the estimator, its topics and RViz"
             ),
             DeclareLaunchArgument(
-                "camera_info_topic",
+                "image",
+                default_value="image",
+                description="sensor_msgs/Image topic to estimate on (remapping)",
+            ),
+            DeclareLaunchArgument(
+                "camera_info",
                 default_value="camera_info",
-                description="sensor_msgs/CameraInfo of a rectified camera (camera_source camera_info)",
+                description="sensor_msgs/CameraInfo of the camera (camera_source camera_info; remapping)",
             ),
             DeclareLaunchArgument(
                 "camera_source",
                 default_value="camera_info",
-                description="camera_info (rectified pinhole) | aria (raw Aria fisheye, undistorted here)",
+                description="camera_info (pinhole camera_info) | aria (raw Aria fisheye, undistorted here)",
             ),
             DeclareLaunchArgument(
                 "aria_calibration",
@@ -92,11 +102,15 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="hand detector checkpoint, ONNX file or TensorRT engine",
             ),
+            DeclareLaunchArgument(
+                "use_sim_time", default_value="false", description="follow /clock (a player's recording time)"
+            ),
             DeclareLaunchArgument("rviz", default_value="true", description="start RViz"),
-            Node(
+            LifecycleNode(
                 package=PACKAGE,
                 executable="hand_pose_estimator",
                 name="hand_pose_estimator",
+                namespace=LaunchConfiguration("namespace"),
                 output="screen",
                 parameters=[
                     parameters_file,
@@ -110,19 +124,22 @@ def generate_launch_description() -> LaunchDescription:
                         "lifter_model": _text("lifter_model"),
                         "potter_model": _text("potter_model"),
                         "detector_model": _text("detector_model"),
+                        "use_sim_time": use_sim_time,
                     },
                 ],
                 remappings=[
-                    ("image", LaunchConfiguration("image_topic")),
-                    ("camera_info", LaunchConfiguration("camera_info_topic")),
+                    ("image", LaunchConfiguration("image")),
+                    ("camera_info", LaunchConfiguration("camera_info")),
                 ],
             ),
             Node(
                 package="rviz2",
                 executable="rviz2",
                 name="rviz2",
+                namespace=LaunchConfiguration("namespace"),
                 output="screen",
                 arguments=["-d", rviz_config],
+                parameters=[{"use_sim_time": use_sim_time}],
                 condition=IfCondition(LaunchConfiguration("rviz")),
             ),
         ]

@@ -28,22 +28,30 @@ from rosbags.typesys import Stores, get_typestore
 from tqdm import tqdm
 
 from hand_pose_core.atomic import ensure_dir
+from hand_pose_core.bags.interfaces import MESSAGE_PACKAGE, register_messages
 from hand_pose_core.bags.messages import NANOSECONDS, camera_from_info, decode_image, encoding_of, stamp_ns
-from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, HAND_TOPICS, IMAGE_TOPIC, OPTICAL_FRAME, TAKES_TOPIC
+from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, HANDS_TYPE, IMAGE_TOPIC, OPTICAL_FRAME, TAKES_TOPIC
 from hand_pose_core.egoexo.formats import Annotations, FrameAnnotation, Predictions
 from hand_pose_core.egoexo.frames import FrameRecord
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.camera import PinholeCamera
-from hand_pose_core.geometry.skeleton import NUM_JOINTS
+from hand_pose_core.geometry.skeleton import HAND_SIDES
 from hand_pose_core.live.offline import FrameInput, annotated_frames
 
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 IMAGE_TYPE, CAMERA_INFO_TYPE = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
-STRING_TYPE, POSE_ARRAY_TYPE = "std_msgs/msg/String", "geometry_msgs/msg/PoseArray"
+STRING_TYPE = "std_msgs/msg/String"
 
 START_NS = 1_000_000_000_000_000_000  # an arbitrary epoch well clear of zero
 TAKE_GAP_NS = 100_000_000_000  # 100 s between takes: far more than the node's new-recording gap
 FRAME_PERIOD_NS = 33_333_333  # 30 fps video frames
+
+
+def known_type(msgtype: str) -> str:
+    """`msgtype`, with our own messages registered in TYPESTORE first when it is one of them."""
+    if msgtype.startswith(f"{MESSAGE_PACKAGE}/"):
+        register_messages(TYPESTORE)
+    return msgtype
 
 
 def frame_stamp_ns(take_index: int, frame_number: int) -> int:
@@ -149,7 +157,9 @@ class BagWriter:
 
     def write_raw(self, topic: str, msgtype: str, timestamp: int, data: bytes) -> None:
         if topic not in self.connections:
-            self.connections[topic] = self.writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+            self.connections[topic] = self.writer.add_connection(
+                topic, known_type(msgtype), typestore=TYPESTORE
+            )
         self.writer.write(self.connections[topic], timestamp, data)
         self.counts[topic] += 1
 
@@ -233,7 +243,7 @@ class BagMessage:
     data: bytes  # CDR
 
     def decode(self) -> object:
-        return TYPESTORE.deserialize_cdr(self.data, self.msgtype)
+        return TYPESTORE.deserialize_cdr(self.data, known_type(self.msgtype))
 
 
 def _open(path: Path) -> Reader:
@@ -327,13 +337,19 @@ def bag_frames(path: Path, truth: Annotations, contents: BagContents) -> Iterato
         yield FrameInput(record, image)
 
 
-def joints_from_poses(poses) -> np.ndarray | None:
-    """(21, 3) metres from a PoseArray's poses; None for an empty array (no hand)."""
-    if len(poses) == 0:
-        return None
-    if len(poses) != NUM_JOINTS:
-        raise InputError(f"{len(poses)} poses: a hand has {NUM_JOINTS} joints")
-    return np.array([[p.position.x, p.position.y, p.position.z] for p in poses], dtype=np.float64)
+def hand_joints(hand) -> np.ndarray:
+    """(21, 3) metres from a hand_pose_msgs/Hand's joints."""
+    return np.array([[p.x, p.y, p.z] for p in hand.joints], dtype=np.float64)
+
+
+def hands_topics(path: Path) -> list[str]:
+    """The bag's topics of the node's hands (hand_pose_msgs/msg/Hands), whatever they were called."""
+    topics = [topic for topic, msgtype in read_topics(path).items() if msgtype == HANDS_TYPE]
+    if not topics:
+        raise InputError(
+            f"{path}: no {HANDS_TYPE} topic (record the estimator's hands output; a take bag holds inputs)"
+        )
+    return topics
 
 
 @dataclass
@@ -352,12 +368,14 @@ class RecordedHands:
 
 
 def recorded_hands(path: Path) -> RecordedHands:
-    """The benchmark predictions in a bag of the node's `~/left_hand` and `~/right_hand` outputs."""
+    """The benchmark predictions in a bag of the node's `hands` output (the one topic of that type)."""
+    topics = hands_topics(path)
+    if len(topics) > 1:
+        raise InputError(f"{path}: {len(topics)} {HANDS_TYPE} topics ({', '.join(topics)}): expected one")
     index = read_take_index(path)
     contents = BagContents(Path(path))
     result = RecordedHands(frames=len(index.frames))
     seen: set[int] = set()
-    topics = {topic: side for side, topic in HAND_TOPICS.items()}
     for topic, _, message in read_messages(path, set(topics), contents):
         stamp = stamp_ns(message.header.stamp)
         if stamp not in index.frames:
@@ -367,17 +385,15 @@ def recorded_hands(path: Path) -> RecordedHands:
             continue
         take_uid, frame_number = index.frames[stamp]
         seen.add(stamp)
-        try:
-            joints = joints_from_poses(message.poses)
-        except InputError as exc:
-            result.problems.append(f"{path}: {topic} at take {take_uid} frame {frame_number}: {exc}")
-            continue
-        if joints is None:
-            continue
-        if not np.isfinite(joints).all():
-            result.problems.append(f"{path}: {topic} at take {take_uid} frame {frame_number}: NaN joints")
-            continue
-        result.predictions.setdefault(take_uid, {}).setdefault(frame_number, {})[topics[topic]] = joints
+        for hand in message.hands:
+            joints = hand_joints(hand)
+            where = f"{path}: {topic} at take {take_uid} frame {frame_number}"
+            if hand.side not in HAND_SIDES:
+                result.problems.append(f"{where}: a hand of side {hand.side!r}")
+            elif not np.isfinite(joints).all():
+                result.problems.append(f"{where}: NaN joints")
+            else:
+                result.predictions.setdefault(take_uid, {}).setdefault(frame_number, {})[hand.side] = joints
     result.problems += contents.problems
     result.frames_with_output = len(seen)
     for stamp, (take_uid, frame_number) in sorted(index.frames.items()):

@@ -21,7 +21,7 @@ Bad frames give empty or partial results with the reason, never an exception.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,8 @@ from hand_pose_core.runtime.bundled import model_or_bundled
 from hand_pose_core.runtime.engines import load_engine
 
 LOCALISATIONS = ("mediapipe", "detector", "given")
+# What may change while frames flow (the node's run-time parameters); the models stay as loaded.
+TUNABLE = ("detect_every", "min_score", "smoothing", "min_cutoff_hz", "beta")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,11 @@ class HandResult:
     camera: np.ndarray | None  # (21, 3) metres in the camera frame (None without a placement)
     detected: bool = True  # False when followed from the previous frame without a detector pass
 
+    def joint_confidence(self, camera: PinholeCamera) -> np.ndarray:
+        """(21,) from 0 to 1. The models score a hand, not its joints: a joint whose 2D keypoint lies in
+        the image gets the hand's score, one outside it or unknown gets 0."""
+        return np.where(camera.contains(self.keypoints), float(self.score), 0.0)
+
 
 @dataclass
 class FrameResult:
@@ -117,13 +124,17 @@ class HandPosePipeline:
         backend: str = "auto",
         threads: int | None = None,
         rebuild: bool = False,
+        engine_cache: Path | None = None,
     ) -> HandPosePipeline:
         """A pipeline from model files (checkpoints, ONNX files or TensorRT engines) on one backend.
         `pose_model` None: the landmark model's world landmarks give the 3D. MediaPipe's models default
         to the bundled ones of `config.variant`."""
 
+        files: list[Path] = []
+
         def engine(path: Path) -> Engine:
-            return load_engine(path, backend, threads=threads, rebuild=rebuild)
+            files.append(Path(path))
+            return load_engine(path, backend, threads=threads, rebuild=rebuild, engine_cache=engine_cache)
 
         pose = engine(pose_model) if pose_model is not None else None
         detector = hands = None
@@ -140,7 +151,9 @@ class HandPosePipeline:
                     min_presence_confidence=config.min_score, palm_interval=config.detect_every
                 ),
             )
-        return cls(pose, camera, detector, config, hands)
+        pipeline = cls(pose, camera, detector, config, hands)
+        pipeline.model_files = files
+        return pipeline
 
     def __init__(
         self,
@@ -164,6 +177,7 @@ class HandPosePipeline:
         every = config.detect_every if pose is not None and pose.card.name == "potter" else 1
         self.tracker = HandTracker(every, config.min_score)
         self.filters: dict[str, OneEuroFilter] = {}
+        self.model_files: list[Path] = []  # what `load` read, for logs
 
     @property
     def lifting(self) -> str:
@@ -191,6 +205,23 @@ class HandPosePipeline:
         """Frames from now on come from this camera: tracks and filters start afresh."""
         self.camera = camera
         self.reset()
+
+    def tune(self, **changes: float | int | bool) -> None:
+        """Change settings of `TUNABLE` between frames (not while `process` runs). New One-Euro settings
+        start the filters afresh; tracks are kept."""
+        unknown = set(changes) - set(TUNABLE)
+        if unknown:
+            raise InputError(f"cannot change {', '.join(sorted(unknown))} of a loaded pipeline")
+        self.config = config = replace(self.config, **changes)
+        if self.lifting == "potter":
+            self.tracker.detect_every = config.detect_every
+        self.tracker.min_score = config.min_score
+        if self.hands is not None:
+            self.hands.config = replace(
+                self.hands.config, min_presence_confidence=config.min_score, palm_interval=config.detect_every
+            )
+        if {"smoothing", "min_cutoff_hz", "beta"} & set(changes):
+            self.filters.clear()
 
     def reset(self) -> None:
         """Forget tracks and filters (a new recording, or a jump in time)."""

@@ -7,10 +7,10 @@ They make every tool work out of the box. For POTTER or the lifter on real image
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from hand_pose_core.errors import InputError
+from hand_pose_core.installed import share_folders
 
 BUNDLED_FILES = {
     "potter": "potter_tiny_synth.onnx",
@@ -21,22 +21,25 @@ BUNDLED_FILES = {
     "palm_detector_lite": "mediapipe_palm_detection_lite.onnx",
     "hand_landmarks_lite": "mediapipe_hand_landmark_lite.onnx",
 }
-# The source tree (and editable installs), then an installed package's share/ folder.
-SEARCH_PATH = (
-    Path(__file__).resolve().parents[2] / "models",
-    Path(sys.prefix) / "share" / "hand_pose_ros" / "models",
-)
+PACKAGE = "hand_pose_ros"
+SOURCE_MODELS = Path(__file__).resolve().parents[2] / "models"  # a checkout, or an editable install
+
+
+def search_path() -> list[Path]:
+    """The source tree, then the installed package's share/ folders (a colcon install, or a venv)."""
+    return [SOURCE_MODELS, *(share / "models" for share in share_folders(PACKAGE))]
 
 
 def bundled_model(name: str) -> Path:
     """The bundled model file of one of `BUNDLED_FILES`."""
     if name not in BUNDLED_FILES:
         raise InputError(f"no bundled {name!r} model (there are: {', '.join(BUNDLED_FILES)})")
-    for folder in SEARCH_PATH:
+    folders = search_path()
+    for folder in folders:
         path = folder / BUNDLED_FILES[name]
         if path.is_file():
             return path
-    places = " or ".join(str(folder) for folder in SEARCH_PATH)
+    places = " or ".join(str(folder) for folder in folders)
     raise InputError(f"bundled {name} model {BUNDLED_FILES[name]} not found in {places}")
 
 

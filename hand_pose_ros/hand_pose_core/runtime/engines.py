@@ -105,8 +105,10 @@ def load_engine(
     threads: int | None = None,
     max_batch: int = 2,
     rebuild: bool = False,
+    engine_cache: Path | None = None,
 ) -> Engine:
-    """An engine for a checkpoint, an ONNX file or a TensorRT engine; `auto` logs its choice and why."""
+    """An engine for a checkpoint, an ONNX file or a TensorRT engine; `auto` logs its choice and why.
+    TensorRT engines built from ONNX files are cached in `engine_cache` (None: beside the ONNX file)."""
     path = Path(path)
     chosen, why = choose_backend(path, backend)
     LOG.info("%s: %s backend (%s)", path, chosen, why)
@@ -121,4 +123,4 @@ def load_engine(
         return OnnxRuntimeEngine(path, threads)
     from hand_pose_core.runtime.tensorrt import engine_for
 
-    return engine_for(path, max_batch=max_batch, rebuild=rebuild)
+    return engine_for(path, max_batch=max_batch, rebuild=rebuild, cache_dir=engine_cache)

@@ -1,4 +1,5 @@
-"""TensorRT engines built from our ONNX files, cached beside them, with GPU buffers from torch.
+"""TensorRT engines built from our ONNX files, cached (beside them, or in a cache folder such as the
+node's `engine_cache_dir`), with GPU buffers from torch.
 
 An engine only fits the ONNX graph, the GPU and the TensorRT version it was built with, so each engine
 `X.engine` has a record `X.engine.json` with that key and the model card; `engine_for` rebuilds when any
@@ -9,9 +10,11 @@ both build it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -120,25 +123,46 @@ def build_engine(onnx_path: Path, engine_path: Path, key: EngineKey, card: Model
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise InputError(f"{onnx_path}: TensorRT could not build an engine (see its log above)")
+    engine_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(engine_path, lambda tmp: tmp.write_bytes(bytes(plan)))
+    beside = onnx_path.resolve().parent == engine_path.resolve().parent
     write_json_atomic(
         record_path(engine_path),
-        {"key": asdict(key), "card": card.to_json(), "onnx": onnx_path.name},
+        {"key": asdict(key), "card": card.to_json(), "onnx": onnx_path.name if beside else str(onnx_path)},
         indent=1,
     )
     return engine_path
 
 
-def engine_for(path: Path, max_batch: int = 2, rebuild: bool = False) -> TensorRTEngine:
-    """The engine for an ONNX file (cached as X.engine beside it) or an engine file, rebuilt when stale."""
+def default_engine_cache() -> Path:
+    """The user's cache folder for engines: installed models sit in a read-only share/ folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hand_pose_ros" / "engines"
+
+
+def cached_engine_path(path: Path, cache_dir: Path | None) -> Path:
+    """Where the engine of `path` lives: an engine file is itself; an ONNX file's engine is X.engine beside
+    it, or in `cache_dir` named with the folder's hash too (two X.onnx in different folders differ)."""
+    path = Path(path)
+    if path.suffix != ONNX_SUFFIX or cache_dir is None:
+        return path.with_suffix(ENGINE_SUFFIX)
+    folder = hashlib.sha256(str(path.resolve().parent).encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"{path.stem}-{folder}{ENGINE_SUFFIX}"
+
+
+def engine_for(
+    path: Path, max_batch: int = 2, rebuild: bool = False, cache_dir: Path | None = None
+) -> TensorRTEngine:
+    """The engine for an ONNX file (cached beside it, or in `cache_dir`) or an engine file, rebuilt when
+    stale."""
     path = Path(path)
     missing = tensorrt_unavailable()
     if missing is not None:
         raise InputError(f"{path}: TensorRT cannot run here: {missing}")
-    engine_path = path.with_suffix(ENGINE_SUFFIX)
+    engine_path = cached_engine_path(path, cache_dir)
     record = read_record(engine_path)
     onnx_path = (
-        path if path.suffix == ONNX_SUFFIX else engine_path.with_name(record["onnx"]) if record else None
+        path if path.suffix == ONNX_SUFFIX else engine_path.parent / record["onnx"] if record else None
     )
     if onnx_path is None or not onnx_path.is_file():
         if record is None or not engine_path.is_file():
