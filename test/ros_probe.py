@@ -154,7 +154,7 @@ def bad_input(probe: Probe, frame: np.ndarray, _args) -> list[int]:
     good = image_message(frame, make_header(0, ""))
     send(good, info=False)  # no calibration yet
     wrong_encoding = image_message(frame, make_header(0, ""))
-    wrong_encoding.encoding = "64FC1"
+    wrong_encoding.encoding = "32FC1"  # float depth: no hand pose from it
     send(wrong_encoding)
     wrong_step = image_message(frame, make_header(0, ""))
     wrong_step.step += 7
