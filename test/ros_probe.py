@@ -2,15 +2,18 @@
 
     python test/ros_probe.py SCENARIO --image FRAME.jpg --out result.json [--frames N --hz R]
         [--image-topic /camera/image --camera-info-topic /camera/camera_info --node /hand_pose_estimator
-         --hands-topic /hands --reliable-images --best-effort-hands --manage-lifecycle]
+         --hands-topic /hands --reliable-images --best-effort-hands --manage-lifecycle --overlays F.npz]
 
 `bad_input`: an image before any camera_info, then camera_info, then a wrong encoding, a wrong step,
 an empty image, an image of the wrong size and finally a good one. `rate`: N good frames at R Hz,
 stamped when sent. `interfaces`: the lifecycle states (configure and activate from here with
 --manage-lifecycle), the QoS each side offers, good frames, then `min_score` changed to 1 while running,
-then a value out of range and a read-only parameter refused. Writes what came back (hand messages with
-their stamps and arrival times, every diagnostics report, what `interfaces` saw) as JSON. The camera_info
-fits the frame it goes with (f = the frame's width).
+then a value out of range and a read-only parameter refused. `compressed` (--overlays FILE.npz): the
+photo as JPEG CompressedImages with its pinhole camera_info, then `DOT_FRAMES` frames of dots seen
+through a distorted camera (`DOTS_K`, `DOTS_D`: plumb_bob) as lossless PNG, whose overlays (the
+rectified frames) it saves. Writes what came back (hand messages with their stamps and arrival times,
+every diagnostics report, what `interfaces` saw) as JSON. The photo's camera_info fits it (f = its
+width).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import threading
 import time
 
+import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -32,12 +36,38 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from hand_pose_core.bags.messages import stamp_ns
 from hand_pose_ros.messages import image_message, make_header
 from hand_pose_ros.transport import use_large_message_profile
+
+# A 640x480 camera with strong plumb_bob distortion, and points seen through it (pixels, distorted).
+DOTS_SIZE = (640, 480)
+DOTS_K = np.array([[420.0, 0.0, 322.0], [0.0, 418.0, 236.0], [0.0, 0.0, 1.0]])
+DOTS_D = np.array([-0.28, 0.09, 0.0008, -0.0005, -0.012])
+DOTS_P = np.array([[380.0, 0.0, 318.0, 0.0], [0.0, 380.0, 240.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+DOT_FRAMES = 2
+DOT_SIGMA_PX = 1.0
+
+
+def distorted_dots() -> np.ndarray:
+    """(N, 2) pixels in the distorted image of a grid of points, kept clear of the borders."""
+    xs, ys = np.meshgrid(np.linspace(-0.55, 0.55, 7), np.linspace(-0.4, 0.4, 5))
+    points = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=1)
+    pixels, _ = cv2.projectPoints(points, np.zeros(3), np.zeros(3), DOTS_K, DOTS_D)
+    return pixels.reshape(-1, 2)
+
+
+def dots_frame() -> np.ndarray:
+    """A grey frame with a Gaussian dot at each of `distorted_dots`."""
+    width, height = DOTS_SIZE
+    v, u = np.mgrid[0:height, 0:width]
+    frame = np.zeros((height, width))
+    for x, y in distorted_dots():
+        frame += 255 * np.exp(-((u - x) ** 2 + (v - y) ** 2) / (2 * DOT_SIGMA_PX**2))
+    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
 
 
 class Probe(Node):
@@ -61,6 +91,10 @@ class Probe(Node):
             MarkerArray, f"{self.hands_topic.rpartition('/')[0]}/markers", self._on_markers, reliable
         )
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
+        self.compressed = self.create_publisher(CompressedImage, f"{args.image_topic}/compressed", image_qos)
+        self.overlays: dict[int, np.ndarray] = {}
+        overlay = f"{self.hands_topic.rpartition('/')[0]}/overlay"
+        self.create_subscription(Image, overlay, self._on_overlay, qos_profile_sensor_data)
 
     def _on_hands(self, message: Hands) -> None:
         self.hands.append(
@@ -82,6 +116,10 @@ class Probe(Node):
                 "arrival": time.time_ns(),
             }
         )
+
+    def _on_overlay(self, message: Image) -> None:
+        pixels = np.frombuffer(message.data, np.uint8).reshape(message.height, message.width, -1)
+        self.overlays[stamp_ns(message.header.stamp)] = pixels[:, :, 0].copy()
 
     def _on_markers(self, message: MarkerArray) -> None:
         stamps = {stamp_ns(m.header.stamp) for m in message.markers}
@@ -189,6 +227,38 @@ def send_frames(probe: Probe, frame: np.ndarray, count: int) -> list[int]:
     return stamps
 
 
+def compressed(probe: Probe, frame: np.ndarray, args) -> list[int]:
+    stamps = []
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+    for _ in range(3):
+        stamp = time.time_ns()
+        probe.infos.publish(probe.camera_info(stamp, frame))
+        header = make_header(stamp, "camera_optical")
+        probe.compressed.publish(
+            CompressedImage(header=header, format="rgb8; jpeg compressed bgr8", data=jpeg.tobytes())
+        )
+        stamps.append(stamp)
+        time.sleep(0.5)
+    png = cv2.imencode(".png", dots_frame())[1].tobytes()
+    for _ in range(DOT_FRAMES):
+        stamp = time.time_ns()
+        info = CameraInfo(
+            header=make_header(stamp, "camera_optical"), width=DOTS_SIZE[0], height=DOTS_SIZE[1]
+        )
+        info.distortion_model, info.d = "plumb_bob", DOTS_D.tolist()
+        info.k, info.r, info.p = DOTS_K.ravel().tolist(), np.eye(3).ravel().tolist(), DOTS_P.ravel().tolist()
+        probe.infos.publish(info)
+        header = make_header(stamp, "camera_optical")
+        probe.compressed.publish(
+            CompressedImage(header=header, format="mono8; png compressed mono8", data=png)
+        )
+        stamps.append(stamp)
+        time.sleep(0.5)
+    time.sleep(1.0)
+    np.savez(args.overlays, **{str(stamp): image for stamp, image in probe.overlays.items()})
+    return stamps
+
+
 def interfaces(probe: Probe, frame: np.ndarray, args) -> list[int]:
     seen = probe.interfaces
     seen["image subscription"] = probe.qos(args.image_topic, "subscription")
@@ -205,7 +275,8 @@ def interfaces(probe: Probe, frame: np.ndarray, args) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=("bad_input", "rate", "interfaces"))
+    parser.add_argument("scenario", choices=("bad_input", "rate", "interfaces", "compressed"))
+    parser.add_argument("--overlays", help="compressed: where to save the overlays received (npz)")
     parser.add_argument("--image", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--frames", type=int, default=90)
@@ -233,14 +304,14 @@ def main() -> None:
         probe.interfaces["activated"] = probe.change_state(Transition.TRANSITION_ACTIVATE)
         probe.interfaces["states"].append(probe.lifecycle_state())
     deadline = time.monotonic() + 60
-    while probe.images.get_subscription_count() == 0 or probe.count_publishers(args.hands_topic) == 0:
+    images = probe.compressed if args.scenario == "compressed" else probe.images
+    while images.get_subscription_count() == 0 or probe.count_publishers(args.hands_topic) == 0:
         time.sleep(0.05)
         if time.monotonic() > deadline:
             raise SystemExit("no hand_pose_estimator to talk to")
     time.sleep(1.0)
-    stamps = {"bad_input": bad_input, "rate": rate, "interfaces": interfaces}[args.scenario](
-        probe, frame, args
-    )
+    scenarios = {"bad_input": bad_input, "rate": rate, "interfaces": interfaces, "compressed": compressed}
+    stamps = scenarios[args.scenario](probe, frame, args)
     time.sleep(2.5)  # outputs still under way, and one more diagnostics report
     result = {
         "sent": stamps,

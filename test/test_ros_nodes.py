@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -387,3 +388,45 @@ def test_bad_parameters_at_start_end_in_one_line_and_exit_code_2(parameter, mess
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert result.returncode == 2, lines
     assert len(lines) == 1 and "[FATAL]" in lines[0] and message in lines[0], lines
+
+
+def test_node_reads_compressed_images_and_rectifies_a_distorted_camera(tmp_path):
+    """image_transport compressed: a JPEG photo gives its hand; PNG frames of dots seen through a
+    plumb_bob camera come out rectified (the overlay) with each dot within 0.5 px of where OpenCV's
+    undistortPoints puts it."""
+    from ros_probe import DOT_FRAMES, DOTS_D, DOTS_K, DOTS_P, distorted_dots
+
+    env = ros_env()
+    photo = DATA_DIR / "real" / "mp_rock_one_hand.jpg"
+    result_path, overlays_path = tmp_path / "probe.json", tmp_path / "overlays.npz"
+    parameters = {"image_transport": "compressed", "smoothing": False}
+    with ProcessGroup(env) as group:
+        node = group.start(node_command("hand_pose_ros.estimator", parameters, CAMERA_REMAPS))
+        probe = group.start(
+            [sys.executable, ROOT / "test" / "ros_probe.py", "compressed", "--image", photo,
+             "--out", result_path, "--overlays", overlays_path]
+        )  # fmt: skip
+        assert probe.wait(180) == 0, probe.output + "\n" + node.output
+        assert node.interrupt() == 0, node.output
+    assert "images from /camera/image/compressed" in node.output
+    result = json.loads(result_path.read_text())
+    by_stamp = {message["stamp"]: message for message in result["hands"]}
+    photos, dots = result["sent"][:3], result["sent"][3:]
+    assert all(len(by_stamp[stamp]["hands"]) == 1 for stamp in photos)  # the hand in the JPEG
+    assert all(by_stamp[stamp]["size"] == [640, 480] for stamp in dots)
+    assert "rectified from plumb_bob" in node.output
+    overlays = np.load(overlays_path)
+    expected = cv2.undistortPoints(distorted_dots().reshape(-1, 1, 2), DOTS_K, DOTS_D, P=DOTS_P).reshape(
+        -1, 2
+    )
+    assert len(dots) == DOT_FRAMES and all(str(stamp) in overlays for stamp in dots)
+    for stamp in dots:
+        image = overlays[str(stamp)].astype(float)
+        errors = []
+        for x, y in expected:
+            u0, v0 = round(x), round(y)
+            window = image[v0 - 4 : v0 + 5, u0 - 4 : u0 + 5]
+            v, u = np.mgrid[v0 - 4 : v0 + 5, u0 - 4 : u0 + 5]
+            centroid = np.array([(window * u).sum(), (window * v).sum()]) / window.sum()
+            errors.append(np.hypot(*(centroid - [x, y])))
+        assert max(errors) < 0.5, max(errors)

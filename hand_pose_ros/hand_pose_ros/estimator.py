@@ -6,10 +6,13 @@ loads the models, activate subscribes (the launch files start the players once i
 slot; a worker thread runs the pipeline on the newest frame, so inference never blocks the executor and
 frames that arrive while it is busy are dropped and counted, never queued.
 
-Topics are relative (`image`, `camera_info` in; `hands`, `markers`, `overlay` out), renamed by
-remapping. The inputs take the sensor-data QoS of camera drivers, the outputs are reliable; both can be
-overridden with `qos_overrides.<topic>.<publisher|subscription>.<policy>` parameters. Every output
-carries the input image's header; 3D joints are in the camera's optical frame (x right, y down,
+Topics are relative (`image`, or `image/compressed` with `image_transport: compressed`, and
+`camera_info` in; `hands`, `markers`, `overlay` out), renamed by remapping. Raw images of a camera whose
+camera_info has distortion are rectified here with OpenCV maps built once per calibration (as image_proc
+would); `rectify: false` for images that are rectified already. The inputs take the sensor-data QoS of
+camera drivers, the outputs are reliable; both can be overridden with
+`qos_overrides.<topic>.<publisher|subscription>.<policy>` parameters. Every output carries the input
+image's header; 3D joints are in the camera's optical frame (x right, y down,
 z forward, metres). Bad frames are answered empty, counted in /diagnostics and logged (throttled).
 """
 
@@ -32,11 +35,11 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter as RosParameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from hand_pose_core.bags.messages import NANOSECONDS, camera_from_info, stamp_ns
+from hand_pose_core.bags.messages import NANOSECONDS, calibration_from_info, stamp_ns
 from hand_pose_core.bags.names import (
     CAMERA_INFO_INPUT,
     DIAGNOSTICS_TOPIC,
@@ -48,7 +51,8 @@ from hand_pose_core.bags.names import (
 )
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.aria import AriaUndistorter
-from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, Turn
+from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, PinholeCamera, Turn
+from hand_pose_core.geometry.rectify import Rectifier, rectifier_for
 from hand_pose_core.geometry.skeleton import HAND_SIDES
 from hand_pose_core.live.drawing import draw_skeleton
 from hand_pose_core.live.pipeline import LOCALISATIONS, TUNABLE, FrameResult, HandPosePipeline, PipelineConfig
@@ -61,6 +65,7 @@ from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
 
 NODE_NAME = ESTIMATOR_NODE
 CAMERA_SOURCES = ("camera_info", "aria")
+TRANSPORTS = ("raw", "compressed")  # image_transport's names: sensor_msgs/Image, or CompressedImage
 MODES = ("world", "lifter", "potter")
 NEW_RECORDING_GAP_NS = NANOSECONDS  # a jump in stamps (or a step back) starts fresh tracks
 DIAGNOSTICS_PERIOD_S = 1.0
@@ -84,6 +89,20 @@ PARAMETERS = (
         choices=CAMERA_SOURCES,
     ),
     Parameter("aria_calibration", "", "device calibration JSON or VRS recording (camera_source aria)"),
+    Parameter(
+        "image_transport",
+        "raw",
+        "raw: sensor_msgs/Image on image; compressed: sensor_msgs/CompressedImage (JPEG or PNG) on "
+        "image/compressed, as image_transport publishes it",
+        choices=TRANSPORTS,
+    ),
+    Parameter(
+        "rectify",
+        True,
+        "camera_info: rectify images whose camera_info has distortion (plumb_bob, rational_polynomial, "
+        "equidistant); false when the input is rectified already (image_proc's image_rect, whose camera_info "
+        "still carries the raw distortion)",
+    ),
     Parameter(
         "rotation",
         "landscape",
@@ -197,13 +216,15 @@ class HandPoseEstimator(LifecycleNode):
         self.pending: dict[str, float | int | bool] = {}  # tuning the worker applies before its next frame
         self.pipeline: HandPosePipeline | None = None
         self.undistorter: AriaUndistorter | None = None
+        # The camera_info callback swaps in (camera, rectifier or None); the worker reads it per frame.
+        self.calibrated: tuple[PinholeCamera, Rectifier | None] | None = None
         self.backend = "not configured"
         self.camera_ready = threading.Event()
         self.counters = Counters()
         self.lock = threading.Lock()
         self.window_start = time.monotonic()
         self.last_stamp: int | None = None
-        self.slot: LatestFrameSlot[Image] = LatestFrameSlot()
+        self.slot: LatestFrameSlot[Image | CompressedImage] = LatestFrameSlot()
         self.worker: threading.Thread | None = None
         self.subscriptions_: list = []
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -256,10 +277,13 @@ class HandPoseEstimator(LifecycleNode):
                     qos_overriding_options=OVERRIDABLE,
                 )
             )
+        compressed = self.settings["image_transport"] == "compressed"
+        # As image_transport does: the base name is resolved (and remapped), then /compressed appended.
+        image_topic = self.resolve_topic_name(IMAGE_INPUT) + ("/compressed" if compressed else "")
         self.subscriptions_.append(
             self.create_subscription(
-                Image,
-                IMAGE_INPUT,
+                CompressedImage if compressed else Image,
+                image_topic,
                 self._on_image,
                 qos_profile_sensor_data,
                 qos_overriding_options=OVERRIDABLE,
@@ -271,7 +295,7 @@ class HandPoseEstimator(LifecycleNode):
             else self.resolve_topic_name(CAMERA_INFO_INPUT)
         )
         self.get_logger().info(
-            f"active: images from {self.resolve_topic_name(IMAGE_INPUT)}, camera from {source}, "
+            f"active: images from {image_topic}, camera from {source}, "
             f"hands on {self.resolve_topic_name(HANDS_OUTPUT)}"
         )
         return super().on_activate(state)
@@ -287,6 +311,7 @@ class HandPoseEstimator(LifecycleNode):
         for publisher in (self.hands_out, self.markers, self.overlay):
             self.destroy_lifecycle_publisher(publisher)
         self.pipeline, self.undistorter, self.backend = None, None, "not configured"
+        self.calibrated = None
         self.camera_ready.clear()
         return TransitionCallbackReturn.SUCCESS
 
@@ -351,17 +376,26 @@ class HandPoseEstimator(LifecycleNode):
     # ------------------------------------------------------------------------------------ callbacks
 
     def _on_camera_info(self, message: CameraInfo) -> None:
+        """The camera of the frames to come: rectification maps are built here, once per calibration
+        (camera_info repeats with every frame), never in the worker."""
+        current = self.calibrated
         try:
-            camera = camera_from_info(message)
+            calibration = calibration_from_info(message)
+            if self.settings["rectify"]:
+                rectifier = rectifier_for(calibration, current[1] if current else None)
+                calibrated = (rectifier.camera, rectifier if rectifier.maps is not None else None)
+            else:
+                calibrated = (calibration.camera, None)
         except InputError as exc:
             self._skip(f"camera_info: {exc}", what="camera_info")
             return
-        if not self.camera_ready.is_set() or camera != self.pipeline.camera:
-            self.pipeline.set_camera(camera)
+        if current is None or calibrated[0] != current[0] or calibrated[1] is not current[1]:
+            self.calibrated = calibrated
             self.camera_ready.set()
-            self.get_logger().info(f"camera from camera_info: {camera}")
+            rectified = f", rectified from {calibration.distortion_model}" if calibrated[1] else ""
+            self.get_logger().info(f"camera from camera_info: {calibrated[0]}{rectified}")
 
-    def _on_image(self, message: Image) -> None:
+    def _on_image(self, message: Image | CompressedImage) -> None:
         with self.lock:
             self.counters.received += 1
             self.counters.window_received += 1
@@ -383,7 +417,7 @@ class HandPoseEstimator(LifecycleNode):
                 )
                 self._skip(f"internal error: {type(exc).__name__}")
 
-    def _process(self, message: Image) -> None:
+    def _process(self, message: Image | CompressedImage) -> None:
         header = message.header
         pipeline = self.pipeline
         with self.lock:
@@ -394,10 +428,17 @@ class HandPoseEstimator(LifecycleNode):
             self._skip("no calibration yet: waiting for camera_info")
             self._publish(header, FrameResult())
             return
+        rectifier = None
+        if self.calibrated is not None:
+            camera, rectifier = self.calibrated
+            if camera != pipeline.camera:
+                pipeline.set_camera(camera)
         try:
             image = image_array(message)
             if self.undistorter is not None:
                 image = self.undistorter.undistort(image, "image")
+            elif rectifier is not None:
+                image = rectifier.rectify(image)
         except InputError as exc:
             self._skip(f"image: {exc}")
             self._publish(header, FrameResult())

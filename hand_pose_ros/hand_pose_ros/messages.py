@@ -11,11 +11,11 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Point32, Vector3
 from hand_pose_msgs.msg import Hand, Hands
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker
 
-from hand_pose_core.bags.messages import NANOSECONDS, decode_image, encoding_of
+from hand_pose_core.bags.messages import NANOSECONDS, decode_compressed_image, decode_image, encoding_of
 from hand_pose_core.geometry.camera import PinholeCamera, Turn
 from hand_pose_core.geometry.skeleton import BONES, SIDE_COLOURS
 from hand_pose_core.live.pipeline import HandResult
@@ -48,9 +48,14 @@ def image_message(image: np.ndarray, header: Header) -> Image:
     return message
 
 
-def image_array(message: Image) -> np.ndarray:
-    """The pixels of an Image message as (H, W) or (H, W, 3) RGB uint8; InputError when inconsistent."""
-    return decode_image(message.encoding, message.height, message.width, message.step, message.data)
+def image_array(message: Image | CompressedImage) -> np.ndarray:
+    """The pixels of an Image or CompressedImage message as (H, W) or (H, W, 3) RGB uint8; InputError
+    when they cannot be read."""
+    if isinstance(message, CompressedImage):
+        return decode_compressed_image(message.format, message.data)
+    return decode_image(
+        message.encoding, message.height, message.width, message.step, message.data, message.is_bigendian
+    )
 
 
 def hands_message(header: Header, hands: list[HandResult], camera: PinholeCamera, to_output: Turn) -> Hands:
