@@ -68,6 +68,9 @@ def main(argv: list[str]) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(len(received[t]) < n for t, n in expected.items()):
         rclpy.spin_once(node, timeout_sec=0.05)
+    drain = time.monotonic() + 1.0  # /clock is another topic: its last messages may come after the frames
+    while time.monotonic() < drain:
+        rclpy.spin_once(node, timeout_sec=0.05)
     node.destroy_node()
     rclpy.shutdown()
     out.write_text(json.dumps(received | {"/clock": clock}))

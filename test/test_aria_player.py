@@ -98,13 +98,12 @@ def run_player(*parameters: str, env: dict[str, str]) -> subprocess.CompletedPro
     return subprocess.run(command, env=env, cwd=REPOSITORY, capture_output=True, text=True, timeout=60)
 
 
-def test_player_publishes_every_frame_with_device_clock_stamps(tmp_path):
-    topics = {"image": RGB_LABEL, "slam_left/image": SLAM[0], "slam_right/image": SLAM[1]}
-    expected = {topic: list(vrs_frames(ADT, [label])) for topic, label in topics.items()}
-    env = ros_env()
-    out = tmp_path / "received.json"
+def play_into_listener(
+    out: Path, expected: list[str], env: dict, *parameters: str
+) -> subprocess.CompletedProcess:
+    """`image_listener.py` up first (TOPIC=COUNT each), then the player; the listener must succeed."""
     listener = subprocess.Popen(
-        [sys.executable, str(LISTENER), str(out), "20", *(f"{t}={len(f)}" for t, f in expected.items())],
+        [sys.executable, str(LISTENER), str(out), "20", *expected],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -116,16 +115,28 @@ def test_player_publishes_every_frame_with_device_clock_stamps(tmp_path):
             assert listener.poll() is None, listener.communicate()[0]
             assert time.monotonic() < deadline, "listener did not start"
             time.sleep(0.05)
-        player = run_player(f"vrs_path:={ADT}", "rate:=5.0", "publish_slam:=true", env=env)
+        player = run_player(*parameters, env=env)
         listener_output = listener.communicate(timeout=30)[0]
     finally:
         listener.kill()
         listener.wait()
+    assert listener.returncode == 0, listener_output
+    return player
+
+
+def test_player_publishes_every_frame_with_device_clock_stamps(tmp_path):
+    topics = {"image": RGB_LABEL, "slam_left/image": SLAM[0], "slam_right/image": SLAM[1]}
+    expected = {topic: list(vrs_frames(ADT, [label])) for topic, label in topics.items()}
+    env = ros_env()
+    out = tmp_path / "received.json"
+    player = play_into_listener(
+        out, [f"{t}={len(f)}" for t, f in expected.items()], env, f"vrs_path:={ADT}", "rate:=5.0",
+        "publish_slam:=true",
+    )  # fmt: skip
     assert player.returncode == 0, player.stderr
     assert "published 3 frames on image, 3 frames on slam_left/image, 3 frames on slam_right/image" in (
         player.stderr
     )
-    assert listener.returncode == 0, listener_output
     received = json.loads(out.read_text())
     stamps = sorted(m["stamp_ns"] for topic in expected for m in received[topic])
     assert received["/clock"] == stamps  # recording time on /clock, before each frame (use_sim_time)
@@ -151,28 +162,10 @@ def test_player_publishes_every_frame_with_device_clock_stamps(tmp_path):
 
 
 def test_player_stamps_with_the_present_time_on_request(tmp_path):
-    env = ros_env()
     out = tmp_path / "received.json"
-    listener = subprocess.Popen(
-        [sys.executable, str(LISTENER), str(out), "20", "image=3"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not Path(f"{out}.ready").exists():
-            assert listener.poll() is None, listener.communicate()[0]
-            assert time.monotonic() < deadline, "listener did not start"
-            time.sleep(0.05)
-        before = time.time_ns()
-        player = run_player(f"vrs_path:={ADT}", "rate:=5.0", "stamps:=now", env=env)
-        after = time.time_ns()
-        listener.communicate(timeout=30)
-    finally:
-        listener.kill()
-        listener.wait()
+    before = time.time_ns()
+    player = play_into_listener(out, ["image=3"], ros_env(), f"vrs_path:={ADT}", "rate:=5.0", "stamps:=now")
+    after = time.time_ns()
     assert player.returncode == 0, player.stderr
     received = json.loads(out.read_text())
     stamps = [m["stamp_ns"] for m in received["image"]]

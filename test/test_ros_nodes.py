@@ -380,7 +380,12 @@ def test_node_interfaces_lifecycle_names_qos_typed_hands_and_live_tuning(tmp_pat
 
 @pytest.mark.parametrize(
     "parameter, message",
-    [("threads:=-5", "threads"), ("min_score:=abc", "min_score"), ("mode:=crystal", "mode")],
+    [
+        ("threads:=-5", "threads"),
+        ("min_score:=abc", "min_score"),
+        ("mode:=crystal", "mode"),
+        ("landmark_model:=/nowhere/landmarks.onnx", "/nowhere/landmarks.onnx: no such ONNX model"),
+    ],
 )
 def test_bad_parameters_at_start_end_in_one_line_and_exit_code_2(parameter, message):
     command = [sys.executable, "-m", "hand_pose_ros.estimator", "--ros-args", "-p", parameter]
@@ -430,3 +435,28 @@ def test_node_reads_compressed_images_and_rectifies_a_distorted_camera(tmp_path)
             centroid = np.array([(window * u).sum(), (window * v).sum()]) / window.sum()
             errors.append(np.hypot(*(centroid - [x, y])))
         assert max(errors) < 0.5, max(errors)
+
+
+def test_bag_player_publishes_the_log_time_on_clock(tmp_path):
+    """Like `ros2 bag play --clock`: each message's log time on /clock before it, for use_sim_time."""
+    from hand_pose_core.bags.takes import _header, _image
+
+    bag, log_times = tmp_path / "three_images", [5_000_000_000 + k * 40_000_000 for k in range(3)]
+    with BagWriter(bag) as writer:
+        for stamp in log_times:
+            writer.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, _image(_header(stamp), np.zeros((8, 8), np.uint8)))
+    env, out = ros_env(), tmp_path / "received.json"
+    with ProcessGroup(env) as group:
+        listener = group.start(
+            [sys.executable, ROOT / "test" / "image_listener.py", out, "30", f"{IMAGE_TOPIC}=3"]
+        )
+        deadline = time.monotonic() + 30
+        while not Path(f"{out}.ready").exists():
+            assert time.monotonic() < deadline and listener.process.poll() is None, listener.output
+            time.sleep(0.05)
+        player = group.start(node_command("hand_pose_ros.bag_player", {"bag": bag}))
+        assert player.wait(60) == 0, player.output
+        assert listener.wait(60) == 0, listener.output
+    received = json.loads(out.read_text())
+    assert [m["stamp_ns"] for m in received[IMAGE_TOPIC]] == log_times
+    assert received["/clock"] == log_times

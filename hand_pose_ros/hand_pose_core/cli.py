@@ -560,7 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     eb.add_argument("--out", type=Path, required=True, help="bag folder to create")
 
     bj = command("bag2json", _bag2json, "Turn the node's hands recorded in a bag into the benchmark JSON.")
-    bj.add_argument("bag", type=Path, help="a bag with the node's left/right hand topics and the take index")
+    bj.add_argument(
+        "bag", type=Path, help="a bag of the node's hands (hand_pose_msgs/Hands) and the take index"
+    )
     bj.add_argument("--out", type=Path, required=True, help="submission JSON to write (camera-frame joints)")
 
     ev_bag = command(

@@ -244,7 +244,8 @@ class HandPoseEstimator(LifecycleNode):
                 self.camera_ready.set()
         except InputError as exc:
             self.configure_error = str(exc)
-            self.get_logger().error(f"configure failed: {exc}")
+            if not self.settings["autostart"]:  # with autostart, `start` ends the node with this line
+                self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.backend = self.pipeline.describe()
         self.hands_out = self.create_lifecycle_publisher(
