@@ -43,6 +43,7 @@ setup(
         "onnxruntime>=1.18",
         "opencv-python-headless>=4.8",
         "rosbags>=0.10",
+        "mcap>=1.2",  # reads damaged or truncated MCAP bags chunk by chunk (bags/integrity.py)
     ],
     extras_require={
         "ros": [

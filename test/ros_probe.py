@@ -11,7 +11,8 @@ stamped when sent. `interfaces`: the lifecycle states (configure and activate fr
 then a value out of range and a read-only parameter refused. `compressed` (--overlays FILE.npz): the
 photo as JPEG CompressedImages with its pinhole camera_info, then `DOT_FRAMES` frames of dots seen
 through a distorted camera (`DOTS_K`, `DOTS_D`: plumb_bob) as lossless PNG, whose overlays (the
-rectified frames) it saves. Writes what came back (hand messages with their stamps and arrival times,
+rectified frames) it saves. `fuzz`: N malformed images and camera infos of many kinds, then the photo
+twice. Writes what came back (hand messages with their stamps and arrival times,
 every diagnostics report, what `interfaces` saw) as JSON. The photo's camera_info fits it (f = its
 width).
 """
@@ -227,6 +228,62 @@ def send_frames(probe: Probe, frame: np.ndarray, count: int) -> list[int]:
     return stamps
 
 
+def malformed_image(rng: np.random.Generator, stamp: int) -> Image:
+    """One of the ways an Image can be wrong (or, a quarter of the time, a small valid frame)."""
+    width, height = int(rng.integers(1, 96)), int(rng.integers(1, 72))
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    message = image_message(pixels, make_header(stamp, "camera_optical"))
+    kind = int(rng.integers(8))
+    if kind == 0:
+        message.encoding = str(rng.choice(["32FC1", "bayer_rggb8", "", "rgb8 ", "mono12"]))
+    elif kind == 1:
+        message.step = int(rng.integers(0, 3 * width))  # short rows
+    elif kind == 2:
+        message.data = bytes(message.data)[: int(rng.integers(0, len(message.data)))]  # truncated
+    elif kind == 3:
+        message.height, message.width = 0, 0
+    elif kind == 4:
+        message.width, message.height = 60000, 60000  # claims far more than it carries
+    elif kind == 5:
+        message.encoding = "yuv422"  # odd widths and wrong sizes among them
+    return message
+
+
+def malformed_camera_info(rng: np.random.Generator, stamp: int) -> CameraInfo:
+    """One of the ways a CameraInfo can be wrong (or, a quarter of the time, a plausible one)."""
+    width, height = int(rng.integers(1, 96)), int(rng.integers(1, 72))
+    info = CameraInfo(header=make_header(stamp, "camera_optical"), width=width, height=height)
+    matrix = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], float)
+    kind = int(rng.integers(8))
+    bad = {0: np.nan, 1: np.inf, 2: -1.0, 3: 1e9}
+    if kind in bad:
+        matrix[(0, 0) if kind != 3 else (0, 2)] = bad[kind]  # NaN, infinite, negative focal; far centre
+    elif kind == 4:
+        info.distortion_model, info.d = "fisheye_of_the_future", [0.1, 0.2, 0.0, 0.0]
+    elif kind == 5:
+        info.width = 0
+    info.k = matrix.reshape(-1).tolist()
+    info.p = np.hstack([matrix, np.zeros((3, 1))]).reshape(-1).tolist()
+    return info
+
+
+def fuzz(probe: Probe, frame: np.ndarray, args) -> list[int]:
+    """`args.frames` malformed images and camera infos at about 100 Hz, stamps jumping back and forth,
+    then the photo with its camera_info twice: those two must come back with their hand."""
+    rng = np.random.default_rng(7)
+    base = time.time_ns()
+    for k in range(args.frames):
+        stamp = base + int(rng.integers(-5_000_000_000, 5_000_000_000))
+        if rng.random() < 0.5:
+            probe.infos.publish(malformed_camera_info(rng, stamp))
+        probe.images.publish(malformed_image(rng, stamp))
+        if k % 10 == 0:
+            time.sleep(0.1)
+    probe.interfaces["fuzz images sent"] = args.frames
+    time.sleep(2.0)
+    return send_frames(probe, frame, 2)
+
+
 def compressed(probe: Probe, frame: np.ndarray, args) -> list[int]:
     stamps = []
     jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
@@ -275,7 +332,7 @@ def interfaces(probe: Probe, frame: np.ndarray, args) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=("bad_input", "rate", "interfaces", "compressed"))
+    parser.add_argument("scenario", choices=("bad_input", "rate", "interfaces", "compressed", "fuzz"))
     parser.add_argument("--overlays", help="compressed: where to save the overlays received (npz)")
     parser.add_argument("--image", required=True)
     parser.add_argument("--out", required=True)
@@ -310,7 +367,13 @@ def main() -> None:
         if time.monotonic() > deadline:
             raise SystemExit("no hand_pose_estimator to talk to")
     time.sleep(1.0)
-    scenarios = {"bad_input": bad_input, "rate": rate, "interfaces": interfaces, "compressed": compressed}
+    scenarios = {
+        "bad_input": bad_input,
+        "rate": rate,
+        "interfaces": interfaces,
+        "compressed": compressed,
+        "fuzz": fuzz,
+    }
     stamps = scenarios[args.scenario](probe, frame, args)
     time.sleep(2.5)  # outputs still under way, and one more diagnostics report
     result = {

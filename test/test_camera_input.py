@@ -228,6 +228,8 @@ def test_rosbags_and_stand_in_camera_infos_read_alike():
         ({"k": np.zeros(9)}, "K has focal lengths 0.0, 0.0"),  # distorted: K is needed too
         ({"k": np.ones(4)}, "K has 4 numbers, not 9"),
         ({"width": 0}, "camera_info of size 0x480"),
+        ({"p": np.r_[500.0, 0, 3200, 0, 0, 500, 240, 0, 0, 0, 1, 0]}, r"principal point \(3200.0, 240.0\)"),
+        ({"p": np.r_[500.0, 0, 320, 0, 0, 500, -5, 0, 0, 0, 1, 0]}, "outside the 640x480 image"),
     ],
 )
 def test_bad_camera_info_numbers_are_input_errors(change, message):

@@ -239,6 +239,13 @@ def test_bad_ground_truth_exit_2(run_cli, pred_file, tmp_path):
     assert_one_line_error(code, err, gt, "take take-a frame 3 right_hand_3d", "1x3")
 
 
+def test_json_nested_too_deeply_is_one_line_not_a_recursion_error(run_cli, gt_file, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 10_000_000)
+    code, _, err = run_cli("eval", "--pred", deep, "--gt", gt_file)
+    assert_one_line_error(code, err, deep, "nested too deeply")
+
+
 def test_unwritable_output_folder(run_cli, gt_file, pred_file, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

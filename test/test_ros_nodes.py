@@ -5,6 +5,7 @@ the offline `eval-bag`, bad input the node must survive, and the bag tools' erro
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,17 +16,21 @@ import numpy as np
 import pytest
 import yaml
 from conftest import DATA_DIR
+from mcap.records import Chunk
+from mcap.stream_reader import StreamReader
 
 from hand_pose_core.bags.interfaces import register_messages
 from hand_pose_core.bags.messages import decode_image
-from hand_pose_core.bags.names import HANDS_TYPE, IMAGE_TOPIC, TAKES_TOPIC
+from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, HANDS_TYPE, IMAGE_TOPIC, TAKES_TOPIC
 from hand_pose_core.bags.takes import (
     IMAGE_TYPE,
     STRING_TYPE,
     TYPESTORE,
-    BagContents,
     BagWriter,
-    read_messages,
+    TakeIndex,
+    bag_header,
+    bag_image,
+    frame_stamp_ns,
     read_take_index,
     recorded_hands,
     write_take_bag,
@@ -171,15 +176,15 @@ def test_node_skips_bad_frames_counts_them_and_keeps_running(synth_data, models,
     result = json.loads(result_path.read_text())
     diagnostics = result["diagnostics"][-1]
     assert diagnostics["frames received"] == "6" and diagnostics["frames dropped"] == "0"
-    assert diagnostics["frames skipped"] == "5", diagnostics
+    assert (diagnostics["frames skipped"], diagnostics["frames processed"]) == ("5", "1"), diagnostics
     # no camera_info; wrong encoding, wrong step, empty; the wrong size for the camera
-    assert diagnostics["skipped by reason"].startswith("no calibration yet: 1, image: 3, frame: 1")
+    assert diagnostics["skipped by reason"] == "no camera_info yet: 1, image: 3, frame: 1"
     # Every frame got its output with its own header: empty for the bad ones.
     by_stamp = {hand["stamp"]: hand for hand in result["hands"]}
     assert sorted(by_stamp) == sorted(result["sent"])
     assert [len(by_stamp[s]["hands"]) for s in result["sent"][:5]] == [0] * 5
     assert all(hand["frame_id"] == "camera_optical" for hand in result["hands"])
-    assert "skipped: no calibration yet" in node.output  # the log, throttled
+    assert "skipped: no camera_info yet" in node.output  # the log, throttled
 
 
 def hands_message(header, joints: np.ndarray):
@@ -210,34 +215,67 @@ def _chunk_offsets(path: Path) -> list[int]:
     return offsets
 
 
-@pytest.mark.slow
-def test_bag2json_keeps_what_precedes_a_corrupt_chunk_and_exits_non_zero(take_bag, tmp_path, run_cli):
-    """A chunk whose checksum fails (as a ros2 bag writer records them) ends the readable part."""
-    recording = tmp_path / "recorded"
-    index = read_take_index(take_bag)
-    with BagWriter(recording) as bag:
+FRAMES_IN_BAG = 30
+
+
+@pytest.fixture
+def recording(tmp_path) -> Path:
+    """A bag as the recorder writes it: a take index, and per frame an image (so that the bag spans
+    several chunks) and the node's hands."""
+    stamps = [frame_stamp_ns(0, n) for n in range(FRAMES_IN_BAG)]
+    index = TakeIndex({"take-a": "take_a"}, {stamp: ("take-a", n) for n, stamp in enumerate(stamps)})
+    path = tmp_path / "recorded"
+    with BagWriter(path) as bag:
         bag.write(TAKES_TOPIC, STRING_TYPE, 0, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
-        for stamp, message in (
-            (s, m) for _, s, m in read_messages(take_bag, {IMAGE_TOPIC}, BagContents(take_bag))
-        ):
-            bag.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, message)  # images make the bag span several chunks
-            joints = np.full((NUM_JOINTS, 3), 0.4)
-            bag.write("/hands", HANDS_TYPE, stamp, hands_message(message.header, joints))
+        for n, stamp in enumerate(stamps):
+            pixels = np.full((200, 200, 3), n, np.uint8)
+            bag.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, bag_image(bag_header(stamp), pixels))
+            bag.write(
+                "/hands", HANDS_TYPE, stamp, hands_message(bag_header(stamp), np.full((NUM_JOINTS, 3), 0.4))
+            )
+    return path
+
+
+def test_bags_are_written_with_chunk_checksums_and_read_whole(recording, tmp_path, run_cli):
+    (mcap,) = recording.glob("*.mcap")
+    crcs = [
+        r.uncompressed_crc for r in StreamReader(str(mcap), emit_chunks=True).records if isinstance(r, Chunk)
+    ]
+    assert len(crcs) >= 4 and all(crcs)
+    code, _, err = run_cli("bag2json", recording, "--out", tmp_path / "pred.json")
+    assert code == 0, err
+    assert len(load_predictions(tmp_path / "pred.json")["take-a"]) == FRAMES_IN_BAG
+
+
+def test_a_damaged_chunk_is_reported_and_the_rest_kept_on_request(recording, tmp_path, run_cli):
+    """A flipped byte inside a chunk: its messages are lost (how many, from when), the chunks after it
+    are still read; without --keep-readable nothing is written and the exit code is 2."""
     (mcap,) = recording.glob("*.mcap")
     chunks = _chunk_offsets(mcap)
-    assert len(chunks) >= 4
     data = bytearray(mcap.read_bytes())
-    crc_at = chunks[len(chunks) // 2] + 9 + 24  # the chunk's uncompressed CRC field
-    data[crc_at : crc_at + 4] = (int.from_bytes(data[crc_at : crc_at + 4], "little") ^ 0xFFFF or 1).to_bytes(
-        4, "little"
-    )
+    data[chunks[len(chunks) // 2] + 200] ^= 0x40  # inside the middle chunk's records
     mcap.write_bytes(bytes(data))
-    code, out, err = run_cli("bag2json", recording, "--out", tmp_path / "pred.json")
-    assert code == 2 and str(recording) in err and "unreadable" in err
-    kept = load_predictions(tmp_path / "pred.json")
-    frames = sum(len(f) for f in kept.values())
-    assert 0 < frames < len(index.frames)
+    code, _, err = run_cli("bag2json", recording, "--out", tmp_path / "pred.json")
+    assert code == 2 and "damaged chunk" in err and "nothing written" in err
+    assert not (tmp_path / "pred.json").exists()
+    code, out, err = run_cli("bag2json", recording, "--out", tmp_path / "pred.json", "--keep-readable")
+    assert code == 0, err
+    assert re.search(r"a damaged chunk \(CRCValidationError.*\): \d+ messages from \d+ to \d+ ns lost", out)
+    kept = sorted(load_predictions(tmp_path / "pred.json")["take-a"])
+    assert 0 < len(kept) < FRAMES_IN_BAG and kept[-1] == FRAMES_IN_BAG - 1  # frames after it are kept
     assert "the node published nothing for it" in out
+
+
+def test_a_bag_cut_short_gives_what_came_before_the_cut(recording, tmp_path, run_cli):
+    (mcap,) = recording.glob("*.mcap")
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: len(data) * 3 // 4])  # a recorder killed: no summary, no footer
+    code, _, err = run_cli("bag2json", recording, "--out", tmp_path / "pred.json")
+    assert code == 2 and "ends early" in err
+    code, out, err = run_cli("bag2json", recording, "--out", tmp_path / "pred.json", "--keep-readable")
+    assert code == 0 and "it ends early: no footer" in out, err
+    kept = sorted(load_predictions(tmp_path / "pred.json")["take-a"])
+    assert 0 < len(kept) < FRAMES_IN_BAG and kept == list(range(len(kept)))
 
 
 def test_bag_tools_refuse_what_is_not_a_bag(tmp_path, run_cli):
@@ -250,6 +288,14 @@ def test_bag_tools_refuse_what_is_not_a_bag(tmp_path, run_cli):
         bag.write(TAKES_TOPIC, STRING_TYPE, 0, TYPESTORE.types[STRING_TYPE](data="{}"))
     code, _, err = run_cli("bag2json", tmp_path / "inputs", "--out", tmp_path / "pred.json")
     assert code == 2 and f"no {HANDS_TYPE} topic" in err and "Traceback" not in err
+    with BagWriter(tmp_path / "outputs") as bag:  # a bag of the node's hands, no camera
+        bag.write(TAKES_TOPIC, STRING_TYPE, 0, TYPESTORE.types[STRING_TYPE](data='{"takes": []}'))
+        bag.write("/hands", HANDS_TYPE, 1, hands_message(bag_header(1), np.zeros((NUM_JOINTS, 3))))
+    gt = tmp_path / "gt.json"
+    gt.write_text("{}")
+    code, _, err = run_cli("eval-bag", tmp_path / "outputs", "--gt", gt, "--out", tmp_path / "report")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "outputs" in lines[0] and CAMERA_INFO_TOPIC in lines[0], err
 
 
 def test_image_buffers_honour_encoding_and_step():
@@ -439,12 +485,12 @@ def test_node_reads_compressed_images_and_rectifies_a_distorted_camera(tmp_path)
 
 def test_bag_player_publishes_the_log_time_on_clock(tmp_path):
     """Like `ros2 bag play --clock`: each message's log time on /clock before it, for use_sim_time."""
-    from hand_pose_core.bags.takes import _header, _image
-
     bag, log_times = tmp_path / "three_images", [5_000_000_000 + k * 40_000_000 for k in range(3)]
     with BagWriter(bag) as writer:
         for stamp in log_times:
-            writer.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, _image(_header(stamp), np.zeros((8, 8), np.uint8)))
+            writer.write(
+                IMAGE_TOPIC, IMAGE_TYPE, stamp, bag_image(bag_header(stamp), np.zeros((8, 8), np.uint8))
+            )
     env, out = ros_env(), tmp_path / "received.json"
     with ProcessGroup(env) as group:
         listener = group.start(
@@ -460,3 +506,41 @@ def test_bag_player_publishes_the_log_time_on_clock(tmp_path):
     received = json.loads(out.read_text())
     assert [m["stamp_ns"] for m in received[IMAGE_TOPIC]] == log_times
     assert received["/clock"] == log_times
+
+
+def test_node_survives_a_storm_of_malformed_messages_answers_and_counts_every_frame(tmp_path):
+    """A few hundred malformed images and camera infos over DDS (bad encodings, steps, sizes, truncated
+    data, NaN, infinite or negative focal lengths, far principal points, unknown distortion, stamps
+    going back and forth): the node lives, every frame it takes is answered and counted once, and the
+    photo that follows gets its hand."""
+    env = ros_env()
+    photo = DATA_DIR / "real" / "mp_rock_one_hand.jpg"
+    result_path = tmp_path / "probe.json"
+    with ProcessGroup(env) as group:
+        # Reliable and deep inputs, so that DDS delivers all of it and the counts are the node's own.
+        parameters = {"smoothing": False} | {
+            f"qos_overrides.{topic}.subscription.{policy}": value
+            for topic in CAMERA_REMAPS.values()
+            for policy, value in (("reliability", "reliable"), ("depth", 1000))
+        }
+        node = group.start(node_command("hand_pose_ros.estimator", parameters, CAMERA_REMAPS))
+        probe = group.start(
+            [sys.executable, ROOT / "test" / "ros_probe.py", "fuzz", "--image", photo, "--out", result_path,
+             "--frames", "300", "--reliable-images"]
+        )  # fmt: skip
+        assert probe.wait(240) == 0, probe.output + "\n" + node.output
+        assert node.process.poll() is None, node.output  # still running
+        assert node.interrupt() == 0, node.output
+    assert "Traceback" not in node.output
+    result = json.loads(result_path.read_text())
+    final = result["diagnostics"][-1]
+    received, processed, skipped, dropped = (
+        int(final[f"frames {what}"]) for what in ("received", "processed", "skipped", "dropped")
+    )
+    assert received == processed + skipped + dropped, final
+    assert received == 300 + 2 and skipped > 50 and int(final["camera_info refused"]) > 50, final
+    answered = {message["stamp"]: message for message in result["hands"]}
+    assert len(result["hands"]) == processed + skipped  # one answer per frame taken, none for drops
+    for stamp in result["sent"]:  # the photo after the storm
+        (hand,) = answered[stamp]["hands"]
+        assert hand["score"] > 0.5 and np.isfinite(hand["joints"]).all()

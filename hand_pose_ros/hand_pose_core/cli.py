@@ -17,6 +17,10 @@ from hand_pose_core.errors import InputError
 from hand_pose_core.runtime.bundled import model_or_bundled
 
 EXIT_BAD_INPUT = 2
+KEEP_READABLE_HELP = (
+    "a damaged bag (a chunk failing its checksum, a file cut short): write what could be read and exit 0; "
+    "without it, the damage is an error and nothing is written"
+)
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -198,11 +202,16 @@ def _egoexo2bag(args: argparse.Namespace) -> None:
         raise InputError(f"{args.out}: {len(summary.skipped)} frames left out (listed above)")
 
 
-def _report_problems(problems: list[str]) -> None:
-    if problems:
-        for problem in problems[:5]:
-            print(f"  {problem}")
-        raise InputError(f"{len(problems)} unreadable part(s) of the bag, first: {problems[0]}")
+def _check_bag_problems(problems: list[str], keep_readable: bool) -> None:
+    """A damaged bag: each problem printed (what was lost, and when); without --keep-readable that is
+    an error before anything is written."""
+    for problem in problems[:5]:
+        print(f"  {problem}")
+    if problems and not keep_readable:
+        raise InputError(
+            f"{len(problems)} unreadable part(s) of the bag (nothing written; --keep-readable writes what "
+            f"could be read), first: {problems[0]}"
+        )
 
 
 def _bag2json(args: argparse.Namespace) -> None:
@@ -210,6 +219,7 @@ def _bag2json(args: argparse.Namespace) -> None:
     from hand_pose_core.egoexo.formats import write_predictions
 
     recorded = recorded_hands(args.bag)
+    _check_bag_problems(recorded.problems, args.keep_readable)
     write_predictions(recorded.predictions, args.out)
     print(
         f"{args.bag}: {recorded.frames} frames in the take index, {recorded.frames_with_output} with the "
@@ -217,7 +227,6 @@ def _bag2json(args: argparse.Namespace) -> None:
     )
     _report_skipped(recorded.skipped, "frames")
     print(f"wrote {args.out}: camera-frame joints (score with `hand-pose eval` without --offset)")
-    _report_problems(recorded.problems)
 
 
 def _eval_bag(args: argparse.Namespace) -> None:
@@ -243,6 +252,7 @@ def _eval_bag(args: argparse.Namespace) -> None:
     frames = bag_frames(args.bag, truth, contents)
     total = len(read_take_index(args.bag).frames)
     run = run_pipeline(pipeline, frames, absolute=True, truth=truth, total=total)
+    _check_bag_problems(contents.problems, args.keep_readable)
     out = ensure_dir(args.out)
     write_predictions(run.predictions, out / "pred.json")
     _report_skipped(run.skipped)
@@ -251,7 +261,6 @@ def _eval_bag(args: argparse.Namespace) -> None:
     print(format_table(report))
     for path in [out / "pred.json", *write_report(report, out)]:
         print(f"wrote {path}")
-    _report_problems(contents.problems)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -564,6 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bag", type=Path, help="a bag of the node's hands (hand_pose_msgs/Hands) and the take index"
     )
     bj.add_argument("--out", type=Path, required=True, help="submission JSON to write (camera-frame joints)")
+    bj.add_argument("--keep-readable", action="store_true", help=KEEP_READABLE_HELP)
 
     ev_bag = command(
         "eval-bag",
@@ -575,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev_bag.add_argument("bag", type=Path, help="a bag from `hand-pose egoexo2bag`")
     ev_bag.add_argument("--gt", type=Path, required=True, help="ground truth with 3D for the bag's frames")
+    ev_bag.add_argument("--keep-readable", action="store_true", help=KEEP_READABLE_HELP)
     ev_bag.add_argument(
         "--checkpoint", type=Path, help="POTTER or lifter model file (default: the bundled lifter)"
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +70,9 @@ MODES = ("world", "lifter", "potter")
 NEW_RECORDING_GAP_NS = NANOSECONDS  # a jump in stamps (or a step back) starts fresh tracks
 DIAGNOSTICS_PERIOD_S = 1.0
 LOG_THROTTLE_S = 5.0
-CAMERA_INFO_GRACE_S = 1.0  # a first image may arrive just before its camera_info
+CAMERA_INFO_WAIT_S = 0.1  # an image may arrive just before the camera_info of its stamp
+CAMERA_INFO_FLOWING_NS = NANOSECONDS  # camera infos stamped within a second of an image still flow
+CAMERA_INFO_HISTORY = 60  # calibrations kept by stamp, for pairing (two seconds of a 30 Hz camera)
 OUTPUT_QOS = QoSProfile(depth=10)  # reliable: consumers (RViz, recorders) must not miss hands
 OVERRIDABLE = QoSOverridingOptions.with_default_policies()
 
@@ -89,6 +91,13 @@ PARAMETERS = (
         choices=CAMERA_SOURCES,
     ),
     Parameter("aria_calibration", "", "device calibration JSON or VRS recording (camera_source aria)"),
+    Parameter(
+        "camera_info_tolerance_s",
+        0.1,
+        "each image is paired with the camera_info of its stamp, or the nearest within this many seconds "
+        "(raise it for a camera_info published less often than the images)",
+        floats=(0.0, 3600.0),
+    ),
     Parameter(
         "image_transport",
         "raw",
@@ -189,9 +198,10 @@ class Counters:
 
     received: int = 0
     processed: int = 0
-    frames_skipped: int = 0
+    frames_skipped: int = 0  # received = processed + skipped + dropped (+ the one frame in flight)
     hands_skipped: int = 0
-    reasons: Counter = field(default_factory=Counter)  # every skip: frames, hands, camera infos
+    camera_infos_refused: int = 0
+    reasons: Counter = field(default_factory=Counter)  # skipped frames by reason
     last_skip: str = ""
     window_received: int = 0
     window_processed: int = 0
@@ -216,10 +226,11 @@ class HandPoseEstimator(LifecycleNode):
         self.pending: dict[str, float | int | bool] = {}  # tuning the worker applies before its next frame
         self.pipeline: HandPosePipeline | None = None
         self.undistorter: AriaUndistorter | None = None
-        # The camera_info callback swaps in (camera, rectifier or None); the worker reads it per frame.
-        self.calibrated: tuple[PinholeCamera, Rectifier | None] | None = None
+        # camera_info stamp -> (camera, rectifier or None), oldest first; the worker pairs frames with it.
+        self.calibrations: OrderedDict[int, tuple[PinholeCamera, Rectifier | None]] = OrderedDict()
+        self.calibration_arrived = threading.Condition()
+        self.rectifier: Rectifier | None = None  # the latest, reused while the calibration repeats
         self.backend = "not configured"
-        self.camera_ready = threading.Event()
         self.counters = Counters()
         self.lock = threading.Lock()
         self.window_start = time.monotonic()
@@ -241,7 +252,6 @@ class HandPoseEstimator(LifecycleNode):
                 path = Path(self.settings["aria_calibration"])
                 self.undistorter = AriaUndistorter.from_file(path, orientation=self.rotation)
                 self.pipeline.set_camera(self.undistorter.camera)
-                self.camera_ready.set()
         except InputError as exc:
             self.configure_error = str(exc)
             if not self.settings["autostart"]:  # with autostart, `start` ends the node with this line
@@ -312,8 +322,9 @@ class HandPoseEstimator(LifecycleNode):
         for publisher in (self.hands_out, self.markers, self.overlay):
             self.destroy_lifecycle_publisher(publisher)
         self.pipeline, self.undistorter, self.backend = None, None, "not configured"
-        self.calibrated = None
-        self.camera_ready.clear()
+        with self.calibration_arrived:
+            self.calibrations.clear()
+        self.rectifier = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -377,22 +388,33 @@ class HandPoseEstimator(LifecycleNode):
     # ------------------------------------------------------------------------------------ callbacks
 
     def _on_camera_info(self, message: CameraInfo) -> None:
-        """The camera of the frames to come: rectification maps are built here, once per calibration
-        (camera_info repeats with every frame), never in the worker."""
-        current = self.calibrated
+        """Keep the calibration of this stamp for the frames of the same stamp. Rectification maps are
+        built here, once per calibration (camera_info repeats with every frame), never in the worker. A
+        camera_info that fails its checks is refused (counted, a throttled warning), the last good one
+        kept."""
         try:
             calibration = calibration_from_info(message)
             if self.settings["rectify"]:
-                rectifier = rectifier_for(calibration, current[1] if current else None)
-                calibrated = (rectifier.camera, rectifier if rectifier.maps is not None else None)
+                self.rectifier = rectifier_for(calibration, self.rectifier)
+                calibrated = (
+                    self.rectifier.camera,
+                    self.rectifier if self.rectifier.maps is not None else None,
+                )
             else:
                 calibrated = (calibration.camera, None)
         except InputError as exc:
-            self._skip(f"camera_info: {exc}", what="camera_info")
+            with self.lock:
+                self.counters.camera_infos_refused += 1
+                self.counters.last_skip = f"camera_info: {exc}"
+            self.get_logger().warning(f"camera_info refused: {exc}", throttle_duration_sec=LOG_THROTTLE_S)
             return
-        if current is None or calibrated[0] != current[0] or calibrated[1] is not current[1]:
-            self.calibrated = calibrated
-            self.camera_ready.set()
+        with self.calibration_arrived:
+            latest = next(reversed(self.calibrations.values()), None)
+            self.calibrations[stamp_ns(message.header.stamp)] = calibrated
+            while len(self.calibrations) > CAMERA_INFO_HISTORY:
+                self.calibrations.popitem(last=False)
+            self.calibration_arrived.notify_all()
+        if latest is None or calibrated[0] != latest[0] or calibrated[1] is not latest[1]:
             rectified = f", rectified from {calibration.distortion_model}" if calibrated[1] else ""
             self.get_logger().info(f"camera from camera_info: {calibrated[0]}{rectified}")
 
@@ -405,33 +427,54 @@ class HandPoseEstimator(LifecycleNode):
     # ---------------------------------------------------------------------------------------- worker
 
     def _work(self) -> None:
+        """Every frame taken is answered (hands, or empty ones) and counted once: processed, or skipped
+        with its reason, whatever happens inside."""
         while not self.slot.closed:
             message = self.slot.take(timeout=0.2)
             if message is None:
                 continue
+            start = time.perf_counter()
             try:
-                self._process(message)
+                result, image, problem = self._process(message)
             except Exception as exc:  # the node must outlive any single frame; the cause is logged
                 self.get_logger().error(
                     f"frame at {stamp_ns(message.header.stamp)} ns failed: {type(exc).__name__}: {exc}",
                     throttle_duration_sec=LOG_THROTTLE_S,
                 )
-                self._skip(f"internal error: {type(exc).__name__}")
+                result, image, problem = FrameResult(), None, f"internal error: {type(exc).__name__}"
+            elapsed_ms = (time.perf_counter() - start) * 1000.0
+            try:
+                self._publish(message.header, result, image)
+            except Exception as exc:  # an answer that cannot be sent is counted as such
+                self.get_logger().error(
+                    f"publishing failed: {type(exc).__name__}: {exc}", throttle_duration_sec=LOG_THROTTLE_S
+                )
+                problem = f"internal error: {type(exc).__name__}"
+            self._count(message, problem, elapsed_ms)
 
-    def _process(self, message: Image | CompressedImage) -> None:
-        header = message.header
+    def _process(self, message: Image | CompressedImage) -> tuple[FrameResult, np.ndarray | None, str | None]:
+        """(the frame's result, the image it saw, why it was skipped or None)."""
         pipeline = self.pipeline
         with self.lock:
             changes, self.pending = self.pending, {}
         if changes:
             pipeline.tune(**{name: value for name, value in changes.items() if name in TUNABLE})
-        if not self.camera_ready.wait(CAMERA_INFO_GRACE_S):
-            self._skip("no calibration yet: waiting for camera_info")
-            self._publish(header, FrameResult())
-            return
+        stamp = stamp_ns(message.header.stamp)
         rectifier = None
-        if self.calibrated is not None:
-            camera, rectifier = self.calibrated
+        if self.undistorter is None:
+            calibrated = self._calibration_for(stamp)
+            if calibrated is None:
+                tolerance = self.settings["camera_info_tolerance_s"]
+                return (
+                    FrameResult(),
+                    None,
+                    (
+                        f"no camera_info within {tolerance:g} s of the image stamp"
+                        if self.calibrations
+                        else "no camera_info yet"
+                    ),
+                )
+            camera, rectifier = calibrated
             if camera != pipeline.camera:
                 pipeline.set_camera(camera)
         try:
@@ -441,32 +484,43 @@ class HandPoseEstimator(LifecycleNode):
             elif rectifier is not None:
                 image = rectifier.rectify(image)
         except InputError as exc:
-            self._skip(f"image: {exc}")
-            self._publish(header, FrameResult())
-            return
-        stamp = stamp_ns(header.stamp)
+            return FrameResult(), None, f"image: {exc}"
         if self.last_stamp is not None and not 0 <= stamp - self.last_stamp <= NEW_RECORDING_GAP_NS:
             pipeline.reset()
         self.last_stamp = stamp
-        start = time.perf_counter()
         result = pipeline.process(image, stamp / NANOSECONDS)
-        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        problems = [reason for side, reason in result.skipped if side == "frame"]
         for side, reason in result.skipped:
-            self._skip(f"{side}: {reason}", what="frame" if side == "frame" else "hand")
+            if side != "frame":
+                self._skip_hand(f"{side}: {reason}")
         kept = []
         for hand in result.hands:
             if hand.camera is None or not np.isfinite(hand.camera).all():
-                self._skip(f"{hand.side}: no finite camera-frame joints", what="hand")
+                self._skip_hand(f"{hand.side}: no finite camera-frame joints")
                 continue
             kept.append(hand)
         result.hands = kept
-        self._publish(header, result, image)
-        latency_ms = (self.get_clock().now().nanoseconds - stamp) / 1e6
-        with self.lock:
-            self.counters.processed += 1
-            self.counters.window_processed += 1
-            self.counters.pipeline_ms.append(elapsed_ms)
-            self.counters.latencies_ms.append(latency_ms)
+        return result, image, f"frame: {problems[0]}" if problems else None
+
+    def _calibration_for(self, stamp: int) -> tuple[PinholeCamera, Rectifier | None] | None:
+        """The calibration of the camera_info stamped like the image, or the nearest within the tolerance.
+        An image may come just before its camera_info: it waits a little for it, but only while camera
+        infos flow and none newer than the image has come (then its own is not on the way)."""
+        tolerance_ns = self.settings["camera_info_tolerance_s"] * NANOSECONDS
+        deadline = time.monotonic() + CAMERA_INFO_WAIT_S
+        with self.calibration_arrived:
+            while self.calibrations:
+                match = self.calibrations.get(stamp)
+                if match is None:
+                    nearest = min(self.calibrations, key=lambda s: abs(s - stamp))
+                    match = self.calibrations[nearest] if abs(nearest - stamp) <= tolerance_ns else None
+                newest = next(reversed(self.calibrations))
+                on_the_way = newest < stamp <= newest + CAMERA_INFO_FLOWING_NS
+                left = deadline - time.monotonic()
+                if match is not None or not on_the_way or left <= 0:
+                    return match
+                self.calibration_arrived.wait(left)
+        return None
 
     def _publish(self, header: Header, result: FrameResult, image: np.ndarray | None = None) -> None:
         camera = self.pipeline.camera
@@ -485,15 +539,31 @@ class HandPoseEstimator(LifecycleNode):
                 draw_skeleton(canvas, hand.keypoints, hand.side, hand.box)
             self.overlay.publish(image_message(np.asarray(canvas), header))
 
-    def _skip(self, reason: str, what: str = "frame") -> None:
-        """Count and log (throttled) a frame, hand or camera_info message that gave no output."""
+    def _count(self, message: Image | CompressedImage, problem: str | None, elapsed_ms: float) -> None:
+        """One answered frame: processed (with its timings), or skipped with its reason (logged,
+        throttled)."""
+        latency_ms = (self.get_clock().now().nanoseconds - stamp_ns(message.header.stamp)) / 1e6
         with self.lock:
-            self.counters.frames_skipped += what == "frame"
-            self.counters.hands_skipped += what == "hand"
-            self.counters.reasons[reason.split(":")[0]] += 1
-            self.counters.window_skipped += 1
+            counters = self.counters
+            if problem is None:
+                counters.processed += 1
+                counters.window_processed += 1
+                counters.pipeline_ms.append(elapsed_ms)
+                counters.latencies_ms.append(latency_ms)
+            else:
+                counters.frames_skipped += 1
+                counters.reasons[problem.split(":")[0]] += 1
+                counters.window_skipped += 1
+                counters.last_skip = problem
+        if problem is not None:
+            self.get_logger().warning(f"skipped: {problem}", throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _skip_hand(self, reason: str) -> None:
+        """A hand of a processed frame left out (the frame itself still counts as processed)."""
+        with self.lock:
+            self.counters.hands_skipped += 1
             self.counters.last_skip = reason
-        self.get_logger().warning(f"skipped: {reason}", throttle_duration_sec=LOG_THROTTLE_S)
+        self.get_logger().warning(f"hand skipped: {reason}", throttle_duration_sec=LOG_THROTTLE_S)
 
     # ----------------------------------------------------------------------------------- diagnostics
 
@@ -513,6 +583,7 @@ class HandPoseEstimator(LifecycleNode):
                 "frames dropped": str(self.slot.dropped),
                 "frames skipped": str(counters.frames_skipped),
                 "hands skipped": str(counters.hands_skipped),
+                "camera_info refused": str(counters.camera_infos_refused),
                 "skipped by reason": ", ".join(f"{k}: {n}" for k, n in counters.reasons.items()),
                 "last skip": counters.last_skip,
                 "backend": self.backend,
@@ -523,7 +594,7 @@ class HandPoseEstimator(LifecycleNode):
             counters.latencies_ms, counters.pipeline_ms = [], []
             self.window_start = now
         state = self._state_machine.current_state[1]
-        waiting = not self.camera_ready.is_set()
+        waiting = self.undistorter is None and not self.calibrations
         if state != "active":
             level, message = DiagnosticStatus.WARN, state
         else:

@@ -28,6 +28,7 @@ from rosbags.typesys import Stores, get_typestore
 from tqdm import tqdm
 
 from hand_pose_core.atomic import ensure_dir
+from hand_pose_core.bags.integrity import add_chunk_checksums, mcap_topics, read_mcap
 from hand_pose_core.bags.interfaces import MESSAGE_PACKAGE, register_messages
 from hand_pose_core.bags.messages import NANOSECONDS, camera_from_info, decode_image, encoding_of, stamp_ns
 from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, HANDS_TYPE, IMAGE_TOPIC, OPTICAL_FRAME, TAKES_TOPIC
@@ -86,7 +87,7 @@ class TakeIndex:
             for take in takes:
                 for frame_number, stamp in take["frames"]:
                     index.frames[int(stamp)] = (take["take_uid"], int(frame_number))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InputError(f"{where}: take index on {TAKES_TOPIC} is not valid ({exc})") from exc
         return index
 
@@ -94,7 +95,8 @@ class TakeIndex:
 # ------------------------------------------------------------------------------------------------ writing
 
 
-def _camera_info(header, camera: PinholeCamera):
+def bag_camera_info(header, camera: PinholeCamera):
+    """A rosbags sensor_msgs/CameraInfo of a pinhole camera (no distortion)."""
     msg = TYPESTORE.types[CAMERA_INFO_TYPE]
     return msg(
         header=header,
@@ -113,13 +115,15 @@ def _camera_info(header, camera: PinholeCamera):
     )
 
 
-def _header(stamp: int):
+def bag_header(stamp: int):
+    """A rosbags std_msgs/Header at `stamp` ns in the RGB camera's optical frame."""
     types = TYPESTORE.types
     time = types["builtin_interfaces/msg/Time"](sec=stamp // NANOSECONDS, nanosec=stamp % NANOSECONDS)
     return types["std_msgs/msg/Header"](stamp=time, frame_id=OPTICAL_FRAME)
 
 
-def _image(header, image: np.ndarray):
+def bag_image(header, image: np.ndarray):
+    """A rosbags sensor_msgs/Image of a uint8 grey or RGB array."""
     image = np.ascontiguousarray(image)
     msg = TYPESTORE.types[IMAGE_TYPE]
     return msg(
@@ -170,6 +174,8 @@ class BagWriter:
         """Finish the bag and move it to `out` (or, with keep False, throw it away)."""
         try:
             self.writer.close()
+            for mcap in (self.tmp / self.out.name).glob("*.mcap"):
+                add_chunk_checksums(mcap)
             if keep:
                 os.replace(self.tmp / self.out.name, self.out)
         finally:
@@ -214,10 +220,10 @@ def write_take_bag(
                 continue
             stamp = frame_stamp_ns(take_numbers[record.take_uid], record.frame_number)
             index.frames[stamp] = (record.take_uid, record.frame_number)
-            header = _header(stamp)
+            header = bag_header(stamp)
             if camera is not None:
-                bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, stamp, _camera_info(header, camera))
-            bag.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, _image(header, frame.image))
+                bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, stamp, bag_camera_info(header, camera))
+            bag.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, bag_image(header, frame.image))
             summary.frames += 1
         first = min(index.frames, default=START_NS)
         bag.write(TAKES_TOPIC, STRING_TYPE, first - 1, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
@@ -258,8 +264,20 @@ def _open(path: Path) -> Reader:
     return reader
 
 
+def _mcap_files(path: Path) -> list[Path]:
+    """The MCAP files of a bag folder (read with `bags.integrity`, which survives damage); none for a
+    sqlite3 bag, which rosbags reads."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such bag")
+    return sorted(path.glob("*.mcap")) if path.is_dir() else [path] if path.suffix == ".mcap" else []
+
+
 def read_topics(path: Path) -> dict[str, str]:
     """The bag's topics and their message types."""
+    files = _mcap_files(path)
+    if files:
+        return {topic: msgtype for file in files for topic, msgtype in mcap_topics(file).items()}
     reader = _open(path)
     try:
         return {connection.topic: connection.msgtype for connection in reader.connections}
@@ -268,17 +286,27 @@ def read_topics(path: Path) -> dict[str, str]:
 
 
 def read_raw(path: Path, topics: set[str], contents: BagContents) -> Iterator[BagMessage]:
-    """The chosen topics' messages in log order, undecoded. A part of the bag that cannot be read ends
-    the reading and is noted in `contents.problems`; what came before it is kept."""
+    """The chosen topics' messages in the bag's order, undecoded. What cannot be read (a damaged chunk,
+    a file cut short, a sqlite3 bag's unreadable part) is noted in `contents.problems`; the rest is
+    kept."""
+    files = _mcap_files(path)
+    if files:
+        for file in files:
+            for message in read_mcap(file, topics, contents.problems):
+                yield BagMessage(message.topic, message.msgtype, message.timestamp, message.data)
+        return
     reader = _open(path)
     try:
-        messages = reader.messages(connections=[c for c in reader.connections if c.topic in topics])
+        connections = [c for c in reader.connections if c.topic in topics]
+        if not connections:  # rosbags reads every topic when given none
+            return
+        messages = reader.messages(connections=connections)
         while True:
             try:
                 connection, timestamp, data = next(messages)
             except StopIteration:
                 break
-            except Exception as exc:  # a corrupt chunk ends what the storage can give
+            except Exception as exc:  # a corrupt part ends what the storage can give
                 contents.problems.append(f"{path}: unreadable from here on ({type(exc).__name__}: {exc})")
                 break
             yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(data))

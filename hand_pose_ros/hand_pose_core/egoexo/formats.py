@@ -124,6 +124,8 @@ def read_json(path: Path, what: str) -> Any:
         raise InputError(
             f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be a {what} file") from None
 
 
 class _Where:

@@ -50,14 +50,19 @@ def solve_translation(
 ) -> Placement | None:
     """The translation that best reprojects `relative` (21, 3) metres onto `keypoints` (21, 2) pixels.
 
-    `weights` (21,) are per-joint confidences (0 for joints without a keypoint; NaN keypoints count as
-    0). None when fewer than two joints carry weight or the solution puts the hand behind the camera.
+    `weights` (21,) are per-joint confidences (0 for joints without a keypoint; NaN keypoints or weights
+    count as 0). None when fewer than two joints carry weight, the camera's numbers are not finite, the
+    least squares fail, or the solution puts the hand behind the camera.
     """
     relative = np.asarray(relative, dtype=np.float64)
     keypoints = np.asarray(keypoints, dtype=np.float64)
-    weights = np.where(np.isfinite(keypoints).all(axis=1) & np.isfinite(relative).all(axis=1), weights, 0.0)
+    weights = np.asarray(weights, dtype=np.float64)
+    finite = np.isfinite(keypoints).all(axis=1) & np.isfinite(relative).all(axis=1) & np.isfinite(weights)
+    weights = np.where(finite, weights, 0.0)
     use = weights > 0
-    if use.sum() < MIN_JOINTS:
+    intrinsics = np.array([camera.fx, camera.fy, camera.cx, camera.cy])
+    # Nothing that is not finite reaches LAPACK (it can fail to converge on it, or never return).
+    if use.sum() < MIN_JOINTS or not np.isfinite(intrinsics).all() or not (camera.fx > 0 and camera.fy > 0):
         return None
     points, pixels, w = relative[use], keypoints[use], weights[use]
     a = (pixels[:, 0] - camera.cx) / camera.fx
@@ -66,7 +71,13 @@ def solve_translation(
     system = np.concatenate([np.stack([ones, zeros, -a], 1), np.stack([zeros, ones, -b], 1)])
     rhs = np.concatenate([a * points[:, 2] - points[:, 0], b * points[:, 2] - points[:, 1]])
     root_w = np.sqrt(np.concatenate([w, w]))
-    translation = np.linalg.lstsq(system * root_w[:, None], rhs * root_w, rcond=None)[0]
+    system, rhs = system * root_w[:, None], rhs * root_w
+    if not (np.isfinite(system).all() and np.isfinite(rhs).all()):
+        return None
+    try:
+        translation = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    except np.linalg.LinAlgError:
+        return None
     for _ in range(GAUSS_NEWTON_STEPS):
         moved = points + translation
         if (moved[:, 2] < MIN_DEPTH_M).any():
@@ -74,6 +85,8 @@ def solve_translation(
         residual, jacobian = _reprojection(camera, moved, pixels)
         normal = np.einsum("j,jki,jkl->il", w, jacobian, jacobian)
         gradient = np.einsum("j,jki,jk->i", w, jacobian, residual)
+        if not (np.isfinite(normal).all() and np.isfinite(gradient).all()):
+            return None
         try:
             step = np.linalg.solve(normal, -gradient)
         except np.linalg.LinAlgError:

@@ -56,6 +56,12 @@ class CameraCalibration:
         source = "P" if any(self.p) else "K"
         if not (self.camera.fx > 0 and self.camera.fy > 0):
             raise InputError(f"camera_info {source} has focal lengths {self.camera.fx}, {self.camera.fy}")
+        camera = self.camera
+        if not (0 <= camera.cx <= self.width and 0 <= camera.cy <= self.height):
+            raise InputError(
+                f"camera_info {source} has its principal point ({camera.cx}, {camera.cy}) outside the "
+                f"{self.width}x{self.height} image"
+            )
         if not self.rectified and not (self.k[0] > 0 and self.k[4] > 0):
             raise InputError(f"camera_info K has focal lengths {self.k[0]}, {self.k[4]}")
 
