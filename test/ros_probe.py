@@ -12,9 +12,9 @@ then a value out of range and a read-only parameter refused. `compressed` (--ove
 photo as JPEG CompressedImages with its pinhole camera_info, then `DOT_FRAMES` frames of dots seen
 through a distorted camera (`DOTS_K`, `DOTS_D`: plumb_bob) as lossless PNG, whose overlays (the
 rectified frames) it saves. `fuzz`: N malformed images and camera infos of many kinds, then the photo
-twice. Writes what came back (hand messages with their stamps and arrival times,
-every diagnostics report, what `interfaces` saw) as JSON. The photo's camera_info fits it (f = its
-width).
+twice. `pairing`: images matched to the camera_info of their stamp (see `pairing`). Writes what came
+back (hand messages with their stamps and arrival times, every diagnostics report, what `interfaces`
+saw) as JSON. The photo's camera_info fits it (f = its width).
 """
 
 from __future__ import annotations
@@ -284,6 +284,31 @@ def fuzz(probe: Probe, frame: np.ndarray, args) -> list[int]:
     return send_frames(probe, frame, 2)
 
 
+def pairing(probe: Probe, frame: np.ndarray, args) -> list[int]:
+    """Frames of two sizes, each after a camera_info of its own stamp and size (both infos first, then
+    both frames); a refused camera_info (NaN focal length) just before a good one of the same stamp;
+    then a frame with no camera_info near its stamp."""
+    small = np.ascontiguousarray(frame[::2, ::2])
+    base = time.time_ns()
+    stamps = [base, base + 40_000_000, base + 80_000_000, base + 5_000_000_000]
+    probe.infos.publish(probe.camera_info(stamps[0], frame))
+    probe.infos.publish(probe.camera_info(stamps[1], small))
+    time.sleep(0.3)
+    probe.images.publish(image_message(frame, make_header(stamps[0], "camera_optical")))
+    time.sleep(0.5)
+    probe.images.publish(image_message(small, make_header(stamps[1], "camera_optical")))
+    time.sleep(0.5)
+    broken = probe.camera_info(stamps[2], frame)
+    broken.k[0] = broken.p[0] = float("nan")
+    probe.infos.publish(broken)
+    probe.infos.publish(probe.camera_info(stamps[2], frame))
+    time.sleep(0.3)
+    probe.images.publish(image_message(frame, make_header(stamps[2], "camera_optical")))
+    time.sleep(0.5)
+    probe.images.publish(image_message(frame, make_header(stamps[3], "camera_optical")))
+    return stamps
+
+
 def compressed(probe: Probe, frame: np.ndarray, args) -> list[int]:
     stamps = []
     jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
@@ -332,7 +357,9 @@ def interfaces(probe: Probe, frame: np.ndarray, args) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=("bad_input", "rate", "interfaces", "compressed", "fuzz"))
+    parser.add_argument(
+        "scenario", choices=("bad_input", "rate", "interfaces", "compressed", "fuzz", "pairing")
+    )
     parser.add_argument("--overlays", help="compressed: where to save the overlays received (npz)")
     parser.add_argument("--image", required=True)
     parser.add_argument("--out", required=True)
@@ -373,6 +400,7 @@ def main() -> None:
         "interfaces": interfaces,
         "compressed": compressed,
         "fuzz": fuzz,
+        "pairing": pairing,
     }
     stamps = scenarios[args.scenario](probe, frame, args)
     time.sleep(2.5)  # outputs still under way, and one more diagnostics report

@@ -18,6 +18,7 @@ import yaml
 from conftest import DATA_DIR
 from mcap.records import Chunk
 from mcap.stream_reader import StreamReader
+from PIL import Image as PILImage
 
 from hand_pose_core.bags.interfaces import register_messages
 from hand_pose_core.bags.messages import decode_image
@@ -544,3 +545,40 @@ def test_node_survives_a_storm_of_malformed_messages_answers_and_counts_every_fr
     for stamp in result["sent"]:  # the photo after the storm
         (hand,) = answered[stamp]["hands"]
         assert hand["score"] > 0.5 and np.isfinite(hand["joints"]).all()
+
+
+def test_each_image_is_paired_with_the_camera_info_of_its_stamp(tmp_path):
+    env = ros_env()
+    photo = DATA_DIR / "real" / "mp_rock_one_hand.jpg"
+    result_path = tmp_path / "probe.json"
+    with ProcessGroup(env) as group:
+        node = group.start(node_command("hand_pose_ros.estimator", {"smoothing": False}, CAMERA_REMAPS))
+        probe = group.start(
+            [
+                sys.executable,
+                ROOT / "test" / "ros_probe.py",
+                "pairing",
+                "--image",
+                photo,
+                "--out",
+                result_path,
+            ]
+        )
+        assert probe.wait(120) == 0, probe.output + "\n" + node.output
+        assert node.interrupt() == 0, node.output
+    result = json.loads(result_path.read_text())
+    full, small, after_refused, unpaired = result["sent"]
+    answered = {message["stamp"]: message for message in result["hands"]}
+    width, height = PILImage.open(photo).size
+    assert answered[full]["size"] == [width, height] and len(answered[full]["hands"]) == 1
+    assert answered[small]["size"] == [(width + 1) // 2, (height + 1) // 2]  # its own camera, not the last
+    assert len(answered[after_refused]["hands"]) == 1  # the refused camera_info changed nothing
+    assert answered[unpaired]["hands"] == []
+    final = result["diagnostics"][-1]
+    assert (final["frames processed"], final["frames skipped"], final["camera_info refused"]) == (
+        "3",
+        "1",
+        "1",
+    )
+    assert final["skipped by reason"] == "no camera_info within 0.1 s of the image stamp: 1"
+    assert "camera_info refused: camera_info K has non-finite numbers" in node.output

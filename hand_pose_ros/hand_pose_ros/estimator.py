@@ -433,7 +433,6 @@ class HandPoseEstimator(LifecycleNode):
             message = self.slot.take(timeout=0.2)
             if message is None:
                 continue
-            start = time.perf_counter()
             try:
                 result, image, problem = self._process(message)
             except Exception as exc:  # the node must outlive any single frame; the cause is logged
@@ -442,7 +441,6 @@ class HandPoseEstimator(LifecycleNode):
                     throttle_duration_sec=LOG_THROTTLE_S,
                 )
                 result, image, problem = FrameResult(), None, f"internal error: {type(exc).__name__}"
-            elapsed_ms = (time.perf_counter() - start) * 1000.0
             try:
                 self._publish(message.header, result, image)
             except Exception as exc:  # an answer that cannot be sent is counted as such
@@ -450,7 +448,7 @@ class HandPoseEstimator(LifecycleNode):
                     f"publishing failed: {type(exc).__name__}: {exc}", throttle_duration_sec=LOG_THROTTLE_S
                 )
                 problem = f"internal error: {type(exc).__name__}"
-            self._count(message, problem, elapsed_ms)
+            self._count(message, problem, result.seconds.get("pipeline", 0.0) * 1000.0)
 
     def _process(self, message: Image | CompressedImage) -> tuple[FrameResult, np.ndarray | None, str | None]:
         """(the frame's result, the image it saw, why it was skipped or None)."""
@@ -488,7 +486,9 @@ class HandPoseEstimator(LifecycleNode):
         if self.last_stamp is not None and not 0 <= stamp - self.last_stamp <= NEW_RECORDING_GAP_NS:
             pipeline.reset()
         self.last_stamp = stamp
+        start = time.perf_counter()
         result = pipeline.process(image, stamp / NANOSECONDS)
+        result.seconds["pipeline"] = time.perf_counter() - start
         problems = [reason for side, reason in result.skipped if side == "frame"]
         for side, reason in result.skipped:
             if side != "frame":
@@ -539,7 +539,7 @@ class HandPoseEstimator(LifecycleNode):
                 draw_skeleton(canvas, hand.keypoints, hand.side, hand.box)
             self.overlay.publish(image_message(np.asarray(canvas), header))
 
-    def _count(self, message: Image | CompressedImage, problem: str | None, elapsed_ms: float) -> None:
+    def _count(self, message: Image | CompressedImage, problem: str | None, pipeline_ms: float) -> None:
         """One answered frame: processed (with its timings), or skipped with its reason (logged,
         throttled)."""
         latency_ms = (self.get_clock().now().nanoseconds - stamp_ns(message.header.stamp)) / 1e6
@@ -548,7 +548,7 @@ class HandPoseEstimator(LifecycleNode):
             if problem is None:
                 counters.processed += 1
                 counters.window_processed += 1
-                counters.pipeline_ms.append(elapsed_ms)
+                counters.pipeline_ms.append(pipeline_ms)
                 counters.latencies_ms.append(latency_ms)
             else:
                 counters.frames_skipped += 1
