@@ -6,10 +6,10 @@
 The node runs with its defaults (MediaPipe lite, world landmarks, smoothing) as its own process on a
 private DDS domain; the camera is `bench/node_rate.py --probe` (one real photo with a hand, 512x512, with
 its CameraInfo) at `--hz` for the whole run. The node's resident memory (VmRSS) is read from /proc every
-`--sample-s`. Growth is measured from the end of the warm-up (`--warmup-min`: the models' arenas and
-caches fill) to the end. With `--tracemalloc` the node runs under tracemalloc (which slows it) and
-dumps a snapshot after the warm-up and at the end; the largest differences by source line are
-reported. Writes JSON and a plot of memory over time to `--out`.
+`--sample-s` while the camera sends. Growth is measured from the end of the warm-up (`--warmup-min`: the
+models' arenas and caches fill) to the last sample at full rate. With `--tracemalloc` the node runs
+under tracemalloc (which slows it) and dumps a snapshot after the warm-up and at the end; the largest
+differences by call stack are reported. Writes JSON and a plot of memory over time to `--out`.
 """
 
 from __future__ import annotations
@@ -99,12 +99,11 @@ def soak(args: argparse.Namespace) -> dict:
         )  # fmt: skip
         camera.wait_for("measuring", timeout=120)
         start, samples = time.monotonic(), []
-        while camera.process.poll() is None:
+        while "sent" not in camera.lines and camera.process.poll() is None:  # until the last frame
             samples.append((time.monotonic() - start, resident_mib(node.process.pid)))
             time.sleep(args.sample_s)
         if camera.wait(60) != 0:
             raise RuntimeError(f"camera process failed:\n{camera.output}\n--- node:\n{node.output}")
-        samples.append((time.monotonic() - start, resident_mib(node.process.pid)))
         lines = []
         if args.tracemalloc:
             (work / "end").touch()
