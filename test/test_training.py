@@ -19,7 +19,7 @@ from hand_pose_core.egoexo.formats import annotation_path, image_path, load_anno
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
-from hand_pose_core.learn.datasets import CropDataset, detector_like_keypoints, select_hands
+from hand_pose_core.learn.datasets import CropDataset, detector_like_keypoints, select_hands, target_joints
 from hand_pose_core.learn.training import TrainOptions, learning_rate_schedule, train
 from hand_pose_core.live.offline import annotated_frames, run_pipeline
 from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
@@ -171,6 +171,19 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert resumed.get_last_lr()[0] == pytest.approx(cosine[500])
     with pytest.raises(InputError, match="schedule 'step'"):
         learning_rate_schedule(torch.optim.Adam([parameter]), "step", 10)
+
+
+def test_targets_keep_the_wrists_own_validity(small_data):
+    """The official loss weighs the wrist by its own flag: a wrist the release marks invalid (a real
+    number all the same) weighs nothing."""
+    hand = copy.deepcopy(next(load_annotations(annotation_path(small_data, "train")).hands()).hand)
+    targets = JointNormalizer.official()
+    hand.valid_3d[:] = True
+    assert target_joints(hand, targets)[1][0] == 1.0
+    hand.valid_3d[0] = False
+    target, valid = target_joints(hand, targets)
+    assert valid[0] == 0.0 and valid[1:].all()
+    assert np.isfinite(target).all()
 
 
 def test_mirrored_left_hands_in_targets_normalisation_and_crops(small_data, tmp_path):
