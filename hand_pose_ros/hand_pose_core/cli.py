@@ -29,8 +29,8 @@ def _eval(args: argparse.Namespace) -> None:
     from hand_pose_core.egoexo.report import format_table, write_report
 
     gt = load_annotations(args.gt)
-    pred = load_predictions(args.pred)
-    report = evaluate(pred, gt, offset=args.offset, allow_missing=args.allow_missing)
+    pred = load_predictions(args.pred, finite=False)
+    report = evaluate(pred, gt, args.offset, args.allow_missing, str(args.pred))
     print(format_table(report))
     if args.out:
         for path in write_report(report, args.out):
