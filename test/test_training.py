@@ -427,7 +427,8 @@ def torchrun(runs: list[TrainOptions], folder: Path) -> None:
         json.dumps([{k: str(v) if isinstance(v, Path) else v for k, v in asdict(r).items()} for r in runs])
     )
     package_root = str(Path(hand_pose_core.__file__).parents[1])  # this checkout's, in the subprocesses too
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
+    paths = [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     script = Path(__file__).with_name("torchrun_training.py")
     result = subprocess.run(
