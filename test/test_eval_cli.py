@@ -211,25 +211,48 @@ def bad_prediction_files(tmp_path, small_gt, predict):
         ),
         "nan": (
             variant("nan.json", lambda d: d["take-b"]["12"]["right_hand_3d"][2].__setitem__(1, float("nan"))),
-            ["take take-b frame 12 right_hand_3d", "non-finite"],
-        ),
-        "unknown take": (
-            variant("unknown.json", lambda d: d.update({"ghost-take": {}})),
-            ["ghost-take"],
+            ["take take-b frame 12 right_hand_3d", "NaN at joint(s) 2, which the ground truth marks valid"],
         ),
         "missing file": (tmp_path / "absent.json", ["no such prediction file"]),
     }
 
 
-@pytest.mark.parametrize("case", ["malformed", "shape", "nan", "unknown take", "missing file"])
+@pytest.mark.parametrize("case", ["malformed", "shape", "nan", "missing file"])
 def test_bad_predictions_exit_2_with_one_line(run_cli, small_gt, predict, gt_file, tmp_path, case):
     pred_file, words = bad_prediction_files(tmp_path, small_gt, predict)[case]
     out = tmp_path / "out"
     code, _, err = run_cli("eval", "--pred", pred_file, "--gt", gt_file, "--out", out)
-    place = gt_file if case == "unknown take" else pred_file
-    assert_one_line_error(code, err, place, *words)
+    assert_one_line_error(code, err, pred_file, *words)
     assert not out.exists()
     assert leftovers(tmp_path) == []
+
+
+def test_eval_ignores_what_the_official_script_ignores_with_a_warning(
+    run_cli, small_gt, predict, gt_file, tmp_path, caplog
+):
+    """A predicted take not in the ground truth, and NaN at joints the ground truth marks invalid
+    (take-a frame 3 left: 3, 8 and 20), are passed over and counted; the scores are those without them."""
+    good = write_predictions(predict(small_gt, noisy()), tmp_path / "good.json")
+    data = json.loads(good.read_text())
+    data["ghost-take"] = {"1": {"right_hand_3d": [[0.0, 0.0, 0.0]] * 21}}
+    for joint in (3, 8, 20):
+        data["take-a"]["3"]["left_hand_3d"][joint] = [float("nan")] * 3
+    lenient = tmp_path / "lenient.json"
+    lenient.write_text(json.dumps(data))
+    code, stdout, err = run_cli("eval", "--pred", lenient, "--gt", gt_file, "--out", tmp_path / "out")
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    expected = evaluate(load_predictions(good), small_gt)
+    assert (report["mpjpe"], report["pa_mpjpe"]) == pytest.approx((expected["mpjpe"], expected["pa_mpjpe"]))
+    assert (report["num_ignored_takes"], report["ignored_takes"], report["num_ignored_nan_joints"]) == (
+        1,
+        ["ghost-take"],
+        3,
+    )
+    assert "note: 1 predicted takes not in the ground truth ignored" in stdout
+    assert "note: NaN at 3 joints marked invalid ignored" in stdout
+    warning = f"{lenient}: ignored, as the official evaluation does: 1 predicted take(s) not in the ground"
+    assert warning in caplog.text and "NaN at 3 predicted joint(s)" in caplog.text
 
 
 def test_bad_ground_truth_exit_2(run_cli, pred_file, tmp_path):

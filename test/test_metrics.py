@@ -235,14 +235,38 @@ def test_allow_missing_counts_them_and_scores_the_rest(small_gt, predict):
     assert report["per_take"]["take-b"]["num_hands"] == 2
 
 
-def test_unknown_takes_are_an_error_naming_them(small_gt, predict):
+def test_unknown_takes_are_ignored_with_a_warning_naming_them(small_gt, predict, caplog):
+    """As the official script, which only walks the ground truth's takes."""
     pred = predict(small_gt)
     pred["ghost-1"] = {3: {"left": np.zeros((21, 3))}}
     pred["ghost-2"] = {}
-    with pytest.raises(InputError) as info:
+    report = evaluate(pred, small_gt)
+    assert report == {
+        **evaluate(predict(small_gt), small_gt),
+        "num_ignored_takes": 2,
+        "ignored_takes": ["ghost-1", "ghost-2"],
+    }
+    assert "2 predicted take(s) not in the ground truth" in caplog.text
+    assert "ghost-1, ghost-2" in caplog.text
+
+
+def test_nan_is_ignored_at_joints_marked_invalid_and_an_error_at_valid_ones(small_gt, predict, caplog):
+    """The official script scores only valid joints, so NaN there changes nothing; NaN at a valid joint
+    would make its mean NaN, which is an error naming the hand and joint."""
+    rng = np.random.default_rng(5)
+    pred = predict(small_gt, lambda j, r: j + rng.normal(scale=0.01, size=(21, 3)))
+    expected = evaluate(pred, small_gt)
+    assert expected["num_ignored_nan_joints"] == 0 and "ignored" not in caplog.text
+    pred["take-a"][3]["left"][[3, 8, 20]] = np.nan  # the joints small_gt marks invalid
+    report = evaluate(pred, small_gt)
+    assert report == {**expected, "num_ignored_nan_joints": 3}
+    assert "NaN at 3 predicted joint(s) the ground truth marks invalid" in caplog.text
+    pred["take-a"][3]["left"][2] = np.nan
+    with pytest.raises(InputError, match=r"take take-a frame 3 left_hand_3d: NaN at joint\(s\) 2, which"):
         evaluate(pred, small_gt)
-    assert "2 take(s) not in the ground truth" in str(info.value)
-    assert "ghost-1, ghost-2" in str(info.value)
+    pred["take-a"][3]["left"][2] = np.inf
+    with pytest.raises(InputError, match="infinite value"):
+        evaluate(pred, small_gt)
 
 
 def test_bad_prediction_shape_in_memory(small_gt, predict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -283,3 +284,31 @@ def test_small_custom_config():
 def test_invalid_config_raises(overrides, message):
     with pytest.raises(ValueError, match=message):
         PotterConfig(**overrides)
+
+
+def test_default_regularisation_is_the_official_configuration():
+    """DROP_RATE and DROP_PATH_RATE of potter_pose_3d_ego4d.yaml (0.1 each); stochastic depth ramps over
+    the basic stream's 12 blocks, then restarts in each group of the high-resolution stream, as the
+    official code gives them (torch.linspace(0, 0.1, depth) per group)."""
+    model = PotterHand(PotterConfig())
+    stream = model.poolattnformer_pose
+    basic = [block.drop_path.drop_prob for stage in stream.poolattn_cls.network[::2] for block in stage]
+    official_basic = [0.1 * i / 11 for i in range(12)]
+    official_groups = {"Block1": [0.0, 0.1], "Block2": [0.0, 0.1], "Block3": [0.0, 0.1 / 3, 0.2 / 3, 0.1]}
+    np.testing.assert_allclose(basic, official_basic, atol=1e-12)
+    for name, rates in official_groups.items():
+        blocks = getattr(stream.stage1, name)
+        np.testing.assert_allclose([b.drop_path.drop_prob for b in blocks], rates, atol=1e-12)
+    dropouts = {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+    assert dropouts == {0.1}
+    assert PotterConfig.tiny().drop_rate == PotterConfig.tiny().drop_path_rate == 0.0
+
+
+def test_drop_rates_act_in_training_only():
+    torch.manual_seed(0)
+    model = PotterHand(replace(PotterConfig.tiny(), drop_rate=0.1, drop_path_rate=0.1))
+    images = torch.randn(2, 3, 64, 64)
+    model.eval()
+    assert torch.equal(model(images), model(images))
+    model.train()
+    assert not torch.equal(model(images), model(images))

@@ -7,20 +7,25 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import subprocess
+import sys
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import DATA_DIR, synthetic_data
 
+import hand_pose_core
 from hand_pose_core.egoexo.baselines import mean_pose, predict_mean_pose
 from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
-from hand_pose_core.learn.datasets import CropDataset, detector_like_keypoints, select_hands
-from hand_pose_core.learn.training import TrainOptions, learning_rate_schedule, train
+from hand_pose_core.learn.datasets import CropDataset, detector_like_keypoints, select_hands, target_joints
+from hand_pose_core.learn.training import TrainOptions, autocast_type, learning_rate_schedule, train
 from hand_pose_core.live.offline import annotated_frames, run_pipeline
 from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
 from hand_pose_core.models.checkpoints import load_checkpoint
@@ -46,6 +51,12 @@ def unseen_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
     return synthetic_data(tmp_path_factory, "small", takes=3, frames=4, seed=3)
+
+
+@pytest.fixture(scope="module")
+def distributed_data(tmp_path_factory):
+    """Enough training hands for several steps of batch 8 (8 takes of 4 frames)."""
+    return synthetic_data(tmp_path_factory, "distributed", takes=8, frames=4, seed=3)
 
 
 def tiny_potter(data, out, **options):
@@ -167,10 +178,33 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     np.testing.assert_allclose(cosine, np.minimum(1.0, np.arange(1, 1001) / 100) * decay, rtol=1e-6)
     assert np.all(np.diff(cosine[:100]) > 0) and np.all(np.diff(cosine[100:]) < 0)
     assert cosine[500] == pytest.approx(0.5) and cosine[-1] < 1e-4
-    resumed = learning_rate_schedule(torch.optim.Adam([parameter], lr=1.0), "cosine", 1000, first_step=500)
-    assert resumed.get_last_lr()[0] == pytest.approx(cosine[500])
+    optimizer = torch.optim.Adam([parameter], lr=1.0)
+    halfway = learning_rate_schedule(optimizer, "cosine", 1000)
+    for _ in range(500):
+        optimizer.step()
+        halfway.step()
+    resumed_optimizer = torch.optim.Adam([parameter], lr=1.0)
+    resumed = learning_rate_schedule(resumed_optimizer, "cosine", 1000)
+    resumed_optimizer.load_state_dict(optimizer.state_dict())
+    resumed.load_state_dict(halfway.state_dict())
+    assert resumed_optimizer.param_groups[0]["lr"] == pytest.approx(cosine[500])
+    resumed.step()
+    assert resumed_optimizer.param_groups[0]["lr"] == pytest.approx(cosine[501])
     with pytest.raises(InputError, match="schedule 'step'"):
         learning_rate_schedule(torch.optim.Adam([parameter]), "step", 10)
+
+
+def test_targets_keep_the_wrists_own_validity(small_data):
+    """The official loss weighs the wrist by its own flag: a wrist the release marks invalid (a real
+    number all the same) weighs nothing."""
+    hand = copy.deepcopy(next(load_annotations(annotation_path(small_data, "train")).hands()).hand)
+    targets = JointNormalizer.official()
+    hand.valid_3d[:] = True
+    assert target_joints(hand, targets)[1][0] == 1.0
+    hand.valid_3d[0] = False
+    target, valid = target_joints(hand, targets)
+    assert valid[0] == 0.0 and valid[1:].all()
+    assert np.isfinite(target).all()
 
 
 def test_mirrored_left_hands_in_targets_normalisation_and_crops(small_data, tmp_path):
@@ -381,3 +415,97 @@ def test_bad_training_inputs_are_clear_errors(small_data, tmp_path):
     with pytest.raises(InputError, match="a lifter checkpoint, not potter"):
         train(TrainOptions("potter", small_data, tmp_path / "p", pretrained=lifter.best, progress=False))
     assert load_checkpoint(lifter.best).name == "lifter"
+
+
+# ------------------------------------------------------------------------------------ distributed training
+
+
+def torchrun(runs: list[TrainOptions], folder: Path) -> None:
+    """Run the trainings one after the other under `torchrun --nproc-per-node 2` on the CPU (gloo)."""
+    spec = folder / "runs.json"
+    spec.write_text(
+        json.dumps([{k: str(v) if isinstance(v, Path) else v for k, v in asdict(r).items()} for r in runs])
+    )
+    package_root = str(Path(hand_pose_core.__file__).parents[1])  # this checkout's, in the subprocesses too
+    paths = [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    script = Path(__file__).with_name("torchrun_training.py")
+    result = subprocess.run(
+        [*command, str(script), str(spec)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def checkpoint(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+def scores(history: list[dict], *keys: str) -> np.ndarray:
+    return np.array([[h[k] for k in keys] for h in history])
+
+
+@pytest.mark.slow
+def test_two_processes_follow_one_with_the_whole_batch_and_resume_continues(distributed_data, tmp_path):
+    """Two processes of batch 4 take the data in the order of one process of batch 8 (the distributed
+    sampler's share of every batch) and average their gradients: their losses, validation and weights
+    follow the one process's within float rounding, for the small POTTER and the lifter. A run stopped
+    after an epoch and resumed (optimizer, loss scale, each process's random state for POTTER's dropout
+    and drop-path) continues the curve of a run that never stopped, bit for bit. Checkpoints and
+    TensorBoard come from rank 0 alone."""
+    lifter = TrainOptions("lifter", distributed_data, tmp_path, epochs=2, schedule="cosine", progress=False)
+    potter = replace(tiny_potter(distributed_data, tmp_path), epochs=2, schedule="cosine", lr=2e-3)
+    dropping = replace(
+        potter,
+        schedule="constant",
+        model_options={**potter.model_options, "drop_rate": 0.1, "drop_path_rate": 0.1},
+    )
+    torchrun(
+        [
+            replace(lifter, batch_size=4, out=tmp_path / "lifter2"),
+            replace(potter, batch_size=4, out=tmp_path / "potter2"),
+            replace(dropping, batch_size=4, out=tmp_path / "whole"),
+            replace(dropping, batch_size=4, out=tmp_path / "stopped", epochs=1),
+            replace(dropping, batch_size=4, out=tmp_path / "stopped", resume=tmp_path / "stopped/last.pt"),
+        ],
+        tmp_path,
+    )
+    keys = ("train_loss", "val_loss", "val_mpjpe", "val_pa_mpjpe")
+    for name, options in (("lifter", lifter), ("potter", potter)):
+        one = train(replace(options, batch_size=8, out=tmp_path / f"{name}1"))
+        two, ours = checkpoint(tmp_path / f"{name}2" / "last.pt"), checkpoint(one.last)
+        assert len(two["rng_states"]) == 2
+        steps = float(ours["optimizer_state_dict"]["state"][0]["step"])
+        assert float(two["optimizer_state_dict"]["state"][0]["step"]) == steps >= 6
+        np.testing.assert_allclose(scores(two["history"], *keys), scores(one.history, *keys), rtol=1e-5)
+        for key, value in ours["state_dict"].items():
+            # Adam scales a gradient of rounding noise up to a whole step: compared as tensors, not
+            # elements. The attention key biases change no output, so their gradient is only that noise.
+            if not key.endswith("attn.in_proj_bias"):
+                difference = torch.linalg.vector_norm(two["state_dict"][key] - value)
+                assert difference <= 1e-4 * torch.linalg.vector_norm(value) + 1e-6, key
+        events = list((tmp_path / f"{name}2" / "tensorboard").glob("events.out.tfevents.*"))
+        assert len(events) == 1
+    whole, resumed = checkpoint(tmp_path / "whole" / "last.pt"), checkpoint(tmp_path / "stopped" / "last.pt")
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert scores(resumed["history"], *keys).tolist() == scores(whole["history"], *keys).tolist()
+    for key, value in whole["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][key], value), key
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_mixed_precision_steps_and_their_defaults(small_data, tmp_path):
+    """bf16 autocast, and fp16 with a gradient scaler, train to finite losses close to full precision's
+    (both run on the CPU too; `auto` takes bf16 on CUDA only)."""
+    options = TrainOptions("lifter", small_data, tmp_path, epochs=1, batch_size=8, progress=False)
+    runs = {p: train(replace(options, precision=p, out=tmp_path / p)) for p in ("fp32", "bf16", "fp16")}
+    losses = {p: r.history[0]["train_loss"] for p, r in runs.items()}
+    for precision in ("bf16", "fp16"):
+        assert losses[precision] != losses["fp32"]  # autocast was on
+        assert losses[precision] == pytest.approx(losses["fp32"], rel=0.05)
+    assert checkpoint(runs["fp16"].last)["scaler_state_dict"]["scale"] > 1.0
+    assert checkpoint(runs["bf16"].last)["scaler_state_dict"] == {}
+    assert autocast_type("auto", torch.device("cpu")) is None
+    assert autocast_type("auto", torch.device("cuda")) is torch.bfloat16
+    with pytest.raises(InputError, match="precision 'fp8'"):
+        autocast_type("fp8", torch.device("cpu"))

@@ -29,8 +29,8 @@ def _eval(args: argparse.Namespace) -> None:
     from hand_pose_core.egoexo.report import format_table, write_report
 
     gt = load_annotations(args.gt)
-    pred = load_predictions(args.pred)
-    report = evaluate(pred, gt, offset=args.offset, allow_missing=args.allow_missing)
+    pred = load_predictions(args.pred, finite=False)
+    report = evaluate(pred, gt, args.offset, args.allow_missing, str(args.pred))
     print(format_table(report))
     if args.out:
         for path in write_report(report, args.out):
@@ -135,8 +135,11 @@ def _train(args: argparse.Namespace) -> None:
         schedule=args.schedule,
         mirror_left=args.mirror_left,
         model_options=dataclasses.asdict(PotterConfig.tiny()) if args.tiny else {},
+        precision=args.precision,
     )
     result = train(options)
+    if result.rank:
+        return  # under torchrun, rank 0 reports for all
     best = min(result.history, key=lambda h: h["val_loss"])
     reference = result.mean_pose
     if reference:
@@ -479,7 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         _train,
         "Train POTTER, the lifter or the hand detector on processed ground truth (POTTER and the lifter with "
-        "masked MSE and Adam, as the baselines). POTTER and the detector need --image-dir.",
+        "masked MSE and Adam, as the baselines). POTTER and the detector need --image-dir. Under torchrun "
+        "(e.g. torchrun --nproc-per-node 8 -m hand_pose_core.cli train ...) each process trains its share "
+        "of every batch (--batch-size per process).",
         "dataset",
         "images",
         "annotations",
@@ -514,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint; the official baseline does not mirror)",
     )
     tr.add_argument("--tiny", action="store_true", help="the small POTTER configuration (tests, demo)")
+    tr.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="autocast type of the training steps; auto: bf16 on CUDA, fp32 on the CPU; fp16 scales the "
+        "loss (a gradient scaler)",
+    )
     tr.add_argument("--out", type=Path, default=Path("out/train"), help="checkpoints and TensorBoard logs")
 
     inf = command(

@@ -297,14 +297,17 @@ def write_annotations(annotations: Annotations, path: Path, boxes_only: bool = F
     return write_json_atomic(path, annotations_to_json(annotations, boxes_only))
 
 
-def _prediction_array(value: Any, where: _Where, field_name: str) -> np.ndarray | None:
+def _prediction_array(value: Any, where: _Where, field_name: str, finite: bool) -> np.ndarray | None:
     if value is None or (isinstance(value, list) and not value):
         return None
-    return parse_array(value, (NUM_JOINTS, 3), where, field_name, finite=True)
+    return parse_array(value, (NUM_JOINTS, 3), where, field_name, finite=finite)
 
 
-def parse_predictions(data: Any, source: str = "<memory>") -> Predictions:
-    """Validated predictions from a submission's JSON structure (or the same nested mapping in memory)."""
+def parse_predictions(data: Any, source: str = "<memory>", finite: bool = True) -> Predictions:
+    """Validated predictions from a submission's JSON structure (or the same nested mapping in memory).
+
+    `finite=False` lets NaN through for the metric, which ignores it at joints the ground truth marks
+    invalid, as the official script does (infinity is still an error)."""
     where = _Where(source)
     if not isinstance(data, Mapping):
         raise InputError(f"{source}: expected an object of takes, got {type(data).__name__}")
@@ -326,7 +329,7 @@ def parse_predictions(data: Any, source: str = "<memory>") -> Predictions:
             for side in HAND_SIDES:
                 field_name = f"{side}_hand_3d"
                 value = frame.get(field_name, frame.get(side))
-                array = _prediction_array(value, frame_where, field_name)
+                array = _prediction_array(value, frame_where, field_name, finite)
                 if array is not None:
                     hands[side] = array
             take[frame_number] = hands
@@ -334,9 +337,9 @@ def parse_predictions(data: Any, source: str = "<memory>") -> Predictions:
     return predictions
 
 
-def load_predictions(path: Path) -> Predictions:
+def load_predictions(path: Path, finite: bool = True) -> Predictions:
     """Load a submission file; shapes and finiteness are checked, errors name take, frame and hand."""
-    return parse_predictions(read_json(path, "prediction"), str(path))
+    return parse_predictions(read_json(path, "prediction"), str(path), finite)
 
 
 def predictions_to_json(predictions: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict:

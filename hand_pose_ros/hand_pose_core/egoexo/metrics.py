@@ -4,12 +4,18 @@ Per hand with 3D ground truth (right, then left): millimetres; optional `offset`
 wrist-relative predictions; only joints flagged valid count; MPJPE is the mean joint distance and
 PA-MPJPE the same after a similarity Procrustes alignment (scale, proper rotation, translation) of the
 prediction onto the ground truth. Both are pooled as a mean over hand instances.
+
+Lenient where the official script is: predicted takes that are not in the ground truth are ignored, and
+so is NaN at joints the ground truth marks invalid (the script only looks at valid joints); a warning
+counts both. Where the script fails (a hand with ground truth and no prediction, NaN at a valid joint, a
+wrong shape) this is an error.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +26,7 @@ from hand_pose_core.geometry.skeleton import HAND_SIDES, JOINT_NAMES, NUM_JOINTS
 
 PCK_THRESHOLDS_MM = np.linspace(0.0, 50.0, 51)
 MAX_LISTED = 20  # missing hands named in an error message
+LOG = logging.getLogger(__name__)
 
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -77,16 +84,35 @@ def hand_label(take_uid: str, frame_number: int, side: str) -> str:
     return f"take {take_uid} frame {frame_number} {side}_hand_3d"
 
 
+@dataclass
+class Ignored:
+    """What the official script passes over without a word: we count it for a warning."""
+
+    takes: list[str] = field(default_factory=list)  # predicted takes not in the ground truth
+    nan_joints: int = 0  # NaN predicted at joints the ground truth marks invalid
+
+    def warning(self, gt_source: str) -> str | None:
+        parts = []
+        if self.takes:
+            parts.append(
+                f"{len(self.takes)} predicted take(s) not in the ground truth {gt_source}: "
+                f"{_listed(self.takes, ', ')}"
+            )
+        if self.nan_joints:
+            parts.append(f"NaN at {self.nan_joints} predicted joint(s) the ground truth marks invalid")
+        return "ignored, as the official evaluation does: " + "; ".join(parts) if parts else None
+
+
 def score_hands(
-    pred: Predictions, gt: Annotations, offset: bool = False, allow_missing: bool = False
-) -> tuple[list[HandResult], list[str], int]:
-    """Per-hand results, the missing hands (as labels), and the count of hands with no valid joint."""
-    unknown = sorted(set(pred) - set(gt.takes))
-    if unknown:
-        raise InputError(
-            f"predictions name {len(unknown)} take(s) not in the ground truth {gt.source}: "
-            f"{_listed(unknown, ', ')}"
-        )
+    pred: Predictions,
+    gt: Annotations,
+    offset: bool = False,
+    allow_missing: bool = False,
+    pred_source: str = "predictions",
+) -> tuple[list[HandResult], list[str], int, Ignored]:
+    """Per-hand results, the missing hands (as labels), the count of hands with no valid joint, and what
+    was ignored. NaN in a prediction is allowed only at joints the ground truth marks invalid."""
+    ignored = Ignored(takes=sorted(set(pred) - set(gt.takes)))
     if not any(record.hand.has_3d for record in gt.hands()):
         raise InputError(
             f"{gt.source}: no 3D ground truth to score against (a test public file has boxes only)"
@@ -105,6 +131,14 @@ def score_hands(
         if not hand.valid_3d.any():
             no_valid += 1
             continue
+        unknown = np.isnan(predicted).any(axis=1)
+        if (unknown & hand.valid_3d).any():
+            joints = ", ".join(map(str, np.flatnonzero(unknown & hand.valid_3d)))
+            label = hand_label(record.take_uid, record.frame_number, hand.side)
+            raise InputError(
+                f"{pred_source}: {label}: NaN at joint(s) {joints}, which the ground truth marks valid"
+            )
+        ignored.nan_joints += int(unknown.sum())
         gt_mm = hand.joints_3d * 1000.0
         pred_mm = predicted * 1000.0
         if offset:
@@ -117,7 +151,7 @@ def score_hands(
         raise InputError(
             f"{len(missing)} hand(s) with ground truth have no prediction: {_listed(missing, '; ')}"
         )
-    return results, missing, no_valid
+    return results, missing, no_valid, ignored
 
 
 def pck_curve(errors: np.ndarray, thresholds: np.ndarray = PCK_THRESHOLDS_MM) -> tuple[np.ndarray, float]:
@@ -149,7 +183,9 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-def summarise(results: list[HandResult], missing: list[str], no_valid: int, offset: bool) -> dict[str, Any]:
+def summarise(
+    results: list[HandResult], missing: list[str], no_valid: int, offset: bool, ignored: Ignored
+) -> dict[str, Any]:
     """The report: pooled metrics, per side, per joint, per take, PCK; JSON-ready (NaN as null)."""
     if not results:
         raise InputError("no hand with 3D ground truth and valid joints to evaluate")
@@ -172,6 +208,9 @@ def summarise(results: list[HandResult], missing: list[str], no_valid: int, offs
         "num_missing": len(missing),
         "missing": missing[:1000],
         "num_hands_without_valid_joints": no_valid,
+        "num_ignored_takes": len(ignored.takes),
+        "ignored_takes": ignored.takes[:1000],
+        "num_ignored_nan_joints": ignored.nan_joints,
         "per_joint": {
             "names": list(JOINT_NAMES),
             "mpjpe": per_joint.tolist(),
@@ -191,14 +230,23 @@ def summarise(results: list[HandResult], missing: list[str], no_valid: int, offs
 
 
 def evaluate(
-    pred: Mapping[str, Any], gt: Annotations, offset: bool = False, allow_missing: bool = False
+    pred: Mapping[str, Any],
+    gt: Annotations,
+    offset: bool = False,
+    allow_missing: bool = False,
+    pred_source: str = "predictions",
 ) -> dict[str, Any]:
     """Score predictions against ground truth as the official script does, with breakdowns.
 
     `pred[take_uid][frame][side]` holds (21, 3) metres (a loaded submission, or the same in memory).
     Returns at least `mpjpe`, `pa_mpjpe` (millimetres, pooled over hands) and `num_hands`.
-    A hand with ground truth and no prediction is an error unless `allow_missing`.
+    A hand with ground truth and no prediction is an error unless `allow_missing`; what the official
+    script ignores is logged as a warning and counted in the report. `pred_source` names the predictions
+    in errors.
     """
-    checked = parse_predictions(pred)
-    results, missing, no_valid = score_hands(checked, gt, offset=offset, allow_missing=allow_missing)
-    return summarise(results, missing, no_valid, offset)
+    checked = parse_predictions(pred, pred_source, finite=False)
+    results, missing, no_valid, ignored = score_hands(checked, gt, offset, allow_missing, pred_source)
+    warning = ignored.warning(gt.source)
+    if warning:
+        LOG.warning("%s: %s", pred_source, warning)
+    return summarise(results, missing, no_valid, offset, ignored)

@@ -38,6 +38,10 @@ def format_table(report: dict[str, Any]) -> str:
         notes.append(f"{report['num_missing']} hands without prediction not scored (--allow-missing)")
     if report["num_hands_without_valid_joints"]:
         notes.append(f"{report['num_hands_without_valid_joints']} hands without valid joints not scored")
+    if report["num_ignored_takes"]:
+        notes.append(f"{report['num_ignored_takes']} predicted takes not in the ground truth ignored")
+    if report["num_ignored_nan_joints"]:
+        notes.append(f"NaN at {report['num_ignored_nan_joints']} joints marked invalid ignored")
     return "\n".join(lines + [f"note: {n}" for n in notes])
 
 

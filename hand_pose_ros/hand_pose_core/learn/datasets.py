@@ -95,14 +95,13 @@ def target_joints(
     hand: HandAnnotation, targets: JointNormalizer | None, mirror: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """A hand's normalised wrist-relative joints (21, 3) and their validity (21,), as training targets;
-    zeros and no valid joint without 3D (or without normalisation)."""
+    zeros and no valid joint without 3D (or without normalisation). Each joint keeps its own flag, the
+    wrist's included, as the official loss weighs them."""
     if targets is None or not hand.has_3d:
         return np.zeros((NUM_JOINTS, 3), np.float32), np.zeros(NUM_JOINTS, np.float32)
     relative = hand.joints_3d - hand.joints_3d[0]
     normalised = targets.normalize(mirror_joints(relative) if mirror else relative)
-    valid = hand.valid_3d.copy()
-    valid[0] = True  # the wrist-relative wrist is exactly 0
-    return np.nan_to_num(normalised).astype(np.float32), valid.astype(np.float32)
+    return np.nan_to_num(normalised).astype(np.float32), hand.valid_3d.astype(np.float32)
 
 
 def frame_targets(frame: FrameAnnotation, width: int, height: int) -> dict[str, np.ndarray]:

@@ -14,10 +14,13 @@ KEYPOINT_WEIGHT = 0.1
 HEATMAP_SIGMA = 1.0
 
 
-def masked_mse(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """The baseline's loss: sum over joints of mean_xyz((p - g)^2) * valid, over the sum of valid."""
+def masked_mse(
+    prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, count: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The baseline's loss: sum over joints of mean_xyz((p - g)^2) * valid, over the sum of valid (or
+    `count`, which distributed training makes the same over every process)."""
     per_joint = ((prediction - target) ** 2).mean(dim=-1)
-    return (per_joint * valid).sum() / valid.sum().clamp(min=1.0)
+    return (per_joint * valid).sum() / (valid.sum() if count is None else count).clamp(min=1.0)
 
 
 def gaussian_heatmaps(keypoints: torch.Tensor, height: int, width: int) -> torch.Tensor:

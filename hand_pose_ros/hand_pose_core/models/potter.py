@@ -62,9 +62,10 @@ class PotterConfig:
     head_channels: int = 256
     pose_hidden: int = 512
     num_joints: int = 21
-    drop_rate: float = 0.0
-    # The public Ego-Exo4D docs do not state a training value; 0 (only matters in train mode).
-    drop_path_rate: float = 0.0
+    # The official configuration's DROP_RATE and DROP_PATH_RATE (potter_pose_3d_ego4d.yaml); they act in
+    # train mode only, so eval outputs and the state dict do not depend on them.
+    drop_rate: float = 0.1
+    drop_path_rate: float = 0.1
     layer_scale_init: float = 1e-5
 
     def __post_init__(self) -> None:
@@ -118,7 +119,8 @@ class PotterConfig:
         """A narrow, shallow 64x64 model (16 depth bins) for CPU demos and tests.
 
         Same topology as the official model, so every module kind is exercised: 0.8 M parameters
-        (official: 14.6 M), about 190 samples/s training on a 2-core CPU.
+        (official: 14.6 M), about 190 samples/s training on a 2-core CPU. No dropout or stochastic depth:
+        the bundled small model's recipe (docs/training.md) was measured without them.
         """
         return cls(
             image_size=64,
@@ -129,6 +131,8 @@ class PotterConfig:
             hr_mlp_ratios=(2.0, 2.0, 2.0),
             head_channels=64,
             pose_hidden=128,
+            drop_rate=0.0,
+            drop_path_rate=0.0,
         )
 
 
@@ -357,17 +361,16 @@ class HighResolutionStream(nn.Module):
 
     x1' = Block1(split(x1) + x0); x2' = Block2(split^2(x2) + x1'); x3' = Block3(split^3(x3) + x2').
     In every chain of splits all but the last (which lands on dims[0] channels) are normalised.
+    Stochastic depth ramps from 0 to the full rate within each group of blocks, as the official stream
+    does (one ramp per group, not one over the whole stream).
     """
 
     def __init__(self, config: PotterConfig) -> None:
         super().__init__()
         dims = config.embed_dims
-        total = sum(config.hr_depths)
-        drop_paths = linear_drop_paths(config.drop_path_rate, total)
-        starts = [sum(config.hr_depths[:i]) for i in range(3)]
 
         def blocks(i: int) -> nn.Sequential:
-            paths = drop_paths[starts[i] : starts[i] + config.hr_depths[i]]
+            paths = linear_drop_paths(config.drop_path_rate, config.hr_depths[i])
             return _blocks(
                 dims[0],
                 config.hr_depths[i],
