@@ -66,10 +66,11 @@ def growth_by_line(folder: Path, top: int = 12) -> list[dict]:
     after = tracemalloc.Snapshot.load(str(folder / "end.snapshot"))
     rows = []
     for stat in after.compare_to(before, "traceback")[:top]:
-        ours = next((f for f in stat.traceback if "hand_pose" in f.filename), None)
+        frames = list(stat.traceback)[::-1]  # tracemalloc lists the oldest call first
+        ours = next((f for f in frames if "hand_pose" in f.filename), None)
         rows.append(
             {
-                "where": f"{stat.traceback[0].filename}:{stat.traceback[0].lineno}",
+                "where": f"{frames[0].filename}:{frames[0].lineno}",
                 "from our code": f"{ours.filename}:{ours.lineno}" if ours else "",
                 "kib": round(stat.size_diff / 1024, 1),
                 "count": stat.count_diff,
