@@ -28,14 +28,6 @@ RECORD_HEADER = struct.Struct("<BQ")  # opcode, length
 CRC_OFFSET = 24
 
 
-@dataclass(frozen=True)
-class RawMessage:
-    topic: str
-    msgtype: str
-    timestamp: int  # log time, ns
-    data: bytes  # CDR
-
-
 def add_chunk_checksums(path: Path) -> int:
     """Fill in the CRC of every uncompressed chunk of the MCAP file at `path`, in place and one chunk at a
     time (before the file is moved where readers see it); returns how many chunks it filled."""
@@ -77,14 +69,14 @@ class ChunkLoss:
         )
 
 
-def read_mcap(path: Path, topics: set[str], problems: list[str]) -> Iterator[RawMessage]:
-    """The messages of the chosen topics in file order; damaged chunks and an early end are appended to
-    `problems` (the reading goes on past a damaged chunk)."""
+def read_mcap(path: Path, topics: set[str], problems: list[str]) -> Iterator[tuple[str, str, int, bytes]]:
+    """(topic, message type, log time in ns, CDR) of the chosen topics' messages in file order; damaged
+    chunks and an early end are appended to `problems` (the reading goes on past a damaged chunk)."""
     schemas: dict[int, str] = {}
     channels: dict[int, tuple[str, str]] = {}
     loss: ChunkLoss | None = None
 
-    def wanted(records: list) -> Iterator[RawMessage]:
+    def wanted(records: list) -> Iterator[tuple[str, str, int, bytes]]:
         for record in records:
             if isinstance(record, Schema):
                 schemas[record.id] = record.name
@@ -92,7 +84,7 @@ def read_mcap(path: Path, topics: set[str], problems: list[str]) -> Iterator[Raw
                 channels[record.id] = (record.topic, schemas.get(record.schema_id, ""))
             elif isinstance(record, Message) and channels.get(record.channel_id, ("",))[0] in topics:
                 topic, msgtype = channels[record.channel_id]
-                yield RawMessage(topic, msgtype, record.log_time, bytes(record.data))
+                yield topic, msgtype, record.log_time, bytes(record.data)
 
     with open(path, "rb") as file:
         records = StreamReader(file, emit_chunks=True, validate_crcs=False).records

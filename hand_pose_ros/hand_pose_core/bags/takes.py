@@ -293,7 +293,7 @@ def read_raw(path: Path, topics: set[str], contents: BagContents) -> Iterator[Ba
     if files:
         for file in files:
             for message in read_mcap(file, topics, contents.problems):
-                yield BagMessage(message.topic, message.msgtype, message.timestamp, message.data)
+                yield BagMessage(*message)
         return
     reader = _open(path)
     try:
