@@ -10,19 +10,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hand_pose_core.errors import InputError
+from hand_pose_core.installed import share_folders
+
 PACKAGE = "hand_pose_ros"
 PROFILE_NAME = "fastdds_shm.xml"
 PROFILE_VARIABLE = "FASTRTPS_DEFAULT_PROFILES_FILE"
 
 
 def dds_profile_path() -> Path:
-    """The shipped profile: the installed share/ copy, else the source tree's config/."""
-    source = Path(__file__).resolve().parents[1] / "config" / PROFILE_NAME
-    if source.is_file():
-        return source
-    from ament_index_python.packages import get_package_share_directory
-
-    return Path(get_package_share_directory(PACKAGE)) / "config" / PROFILE_NAME
+    """The shipped profile: the source tree's config/, else the installed share/ copy."""
+    places = [Path(__file__).resolve().parents[1], *share_folders(PACKAGE)]
+    for folder in places:
+        if (folder / "config" / PROFILE_NAME).is_file():
+            return folder / "config" / PROFILE_NAME
+    raise InputError(f"{PROFILE_NAME} not found in {', '.join(str(f / 'config') for f in places)}")
 
 
 def use_large_message_profile() -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcap.exceptions import EndOfFile
+from mcap.reader import make_reader
 from mcap.records import Channel, Chunk, DataEnd, Message, MessageIndex, Schema
 from mcap.stream_reader import StreamReader, breakup_chunk
 
@@ -129,9 +130,17 @@ def read_mcap(path: Path, topics: set[str], problems: list[str]) -> Iterator[tup
 
 
 def mcap_topics(path: Path) -> dict[str, str]:
-    """Topic -> message type of every channel the file declares, as far as it can be read."""
+    """Topic -> message type of every channel the file declares: from its summary, or, when it has
+    none (cut short), from the records as far as they can be read."""
     topics, schemas = {}, {}
     with open(path, "rb") as file:
+        try:
+            summary = make_reader(file).get_summary()
+        except Exception:  # no footer or summary to seek: scan below
+            summary = None
+        if summary is not None:
+            return {c.topic: summary.schemas[c.schema_id].name for c in summary.channels.values()}
+        file.seek(0)
         try:
             for record in StreamReader(file).records:
                 if isinstance(record, Schema):

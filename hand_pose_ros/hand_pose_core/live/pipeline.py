@@ -87,6 +87,11 @@ class GivenHand:
     keypoints: np.ndarray | None = None  # (21, 2) pixels, NaN where not annotated
 
 
+def landmarker_settings(config: PipelineConfig) -> dict[str, float | int]:
+    """What of the pipeline's settings MediaPipe's graph takes, under its names."""
+    return {"min_presence_confidence": config.min_score, "palm_interval": config.detect_every}
+
+
 @dataclass
 class HandResult:
     side: str
@@ -147,9 +152,7 @@ class HandPosePipeline:
             hands = HandLandmarker(
                 engine(model_or_bundled(palm_model, f"palm_detector{suffix}")),
                 engine(model_or_bundled(landmark_model, f"hand_landmarks{suffix}")),
-                HandLandmarkerConfig(
-                    min_presence_confidence=config.min_score, palm_interval=config.detect_every
-                ),
+                HandLandmarkerConfig(**landmarker_settings(config)),
             )
         pipeline = cls(pose, camera, detector, config, hands)
         pipeline.model_files = files
@@ -217,9 +220,7 @@ class HandPosePipeline:
             self.tracker.detect_every = config.detect_every
         self.tracker.min_score = config.min_score
         if self.hands is not None:
-            self.hands.config = replace(
-                self.hands.config, min_presence_confidence=config.min_score, palm_interval=config.detect_every
-            )
+            self.hands.config = replace(self.hands.config, **landmarker_settings(config))
         if {"smoothing", "min_cutoff_hz", "beta"} & set(changes):
             self.filters.clear()
 
