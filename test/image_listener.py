@@ -1,11 +1,12 @@
 """Test helper, run as its own process: what a real subscriber receives from a player node.
 
-    python image_listener.py [--wait-for-publishers] OUT.json TIMEOUT_S TOPIC=COUNT [TOPIC=COUNT ...]
+    python image_listener.py [--wait-for-publishers] [--reliable] OUT.json TIMEOUT_S TOPIC=COUNT [...]
 
-Subscribes to each sensor_msgs/Image TOPIC with the sensor-data QoS, creates OUT.json.ready once the
-subscriptions exist, and writes OUT.json (per topic: stamp in ns, frame_id, encoding, width, height, step,
-data size and CRC-32 of each message) when every topic has COUNT messages or TIMEOUT_S has passed;
-also every /clock time it heard (in ns, under "/clock").
+Subscribes to each sensor_msgs/Image TOPIC with the sensor-data QoS (reliable with `--reliable`, for a
+publisher overridden to reliable: best effort may drop a large image on a loaded machine), creates
+OUT.json.ready once the subscriptions exist, and writes OUT.json (per topic: stamp in ns, frame_id,
+encoding, width, height, step, data size and CRC-32 of each message) when every topic has COUNT
+messages or TIMEOUT_S has passed; also every /clock time it heard (in ns, under "/clock").
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from hand_pose_ros.transport import use_large_message_profile
 
 
 def main(argv: list[str]) -> int:
-    wait_for_publishers = "--wait-for-publishers" in argv
-    argv = [arg for arg in argv if arg != "--wait-for-publishers"]
+    flags = {"--wait-for-publishers", "--reliable"}
+    wait_for_publishers, reliable = "--wait-for-publishers" in argv, "--reliable" in argv
+    argv = [arg for arg in argv if arg not in flags]
     out, timeout_s = Path(argv[0]), float(argv[1])
     expected = {topic: int(count) for topic, count in (arg.split("=") for arg in argv[2:])}
     received: dict[str, list[dict]] = {topic: [] for topic in expected}
@@ -50,10 +52,9 @@ def main(argv: list[str]) -> int:
     use_large_message_profile()
     rclpy.init(args=[])
     node = rclpy.create_node("image_listener")
+    image_qos = QoSProfile(depth=100) if reliable else qos_profile_sensor_data
     for topic in expected:
-        node.create_subscription(
-            Image, topic, lambda message, topic=topic: record(topic, message), qos_profile_sensor_data
-        )
+        node.create_subscription(Image, topic, lambda message, topic=topic: record(topic, message), image_qos)
     node.create_subscription(
         Clock, "/clock", lambda m: clock.append(stamp_ns(m.clock)), QoSProfile(depth=100)
     )

@@ -101,9 +101,12 @@ def run_player(*parameters: str, env: dict[str, str]) -> subprocess.CompletedPro
 def play_into_listener(
     out: Path, expected: list[str], env: dict, *parameters: str
 ) -> subprocess.CompletedProcess:
-    """`image_listener.py` up first (TOPIC=COUNT each), then the player; the listener must succeed."""
+    """`image_listener.py` up first (TOPIC=COUNT each), then the player; the listener must succeed. The
+    player's image publishers are overridden to reliable (a 6 MB best-effort image may be dropped on a
+    loaded machine), which also checks that the override reaches them."""
+    reliable = [f"qos_overrides./{entry.split('=')[0]}.publisher.reliability:=reliable" for entry in expected]
     listener = subprocess.Popen(
-        [sys.executable, str(LISTENER), str(out), "20", *expected],
+        [sys.executable, str(LISTENER), "--reliable", str(out), "20", *expected],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -115,7 +118,7 @@ def play_into_listener(
             assert listener.poll() is None, listener.communicate()[0]
             assert time.monotonic() < deadline, "listener did not start"
             time.sleep(0.05)
-        player = run_player(*parameters, env=env)
+        player = run_player(*parameters, *reliable, env=env)
         listener_output = listener.communicate(timeout=30)[0]
     finally:
         listener.kill()

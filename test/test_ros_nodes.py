@@ -328,7 +328,8 @@ def test_latest_frame_slot_keeps_only_the_newest_and_counts_drops():
 
 
 def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tmp_path):
-    """aria_vrs_player -> hand_pose_estimator (camera_source aria, portrait) -> overlay images."""
+    """aria_vrs_player -> hand_pose_estimator (camera_source aria, portrait) -> overlay images, every
+    link overridden to reliable: the test counts every frame, and best effort may drop a 6 MB image."""
     recording = DATA_DIR / "aria" / "adt_apartment_video.vrs"
     stamps = [frame.capture_ns for frame in vrs_frames(recording)]
     env = ros_env()
@@ -337,6 +338,8 @@ def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tm
         "aria_calibration": recording,
         "rotation": "portrait",
         "publish_overlay": True,
+        "qos_overrides./image.subscription.reliability": "reliable",
+        "qos_overrides./overlay.publisher.reliability": "reliable",
     }
     out = tmp_path / "overlay.json"
     with ProcessGroup(env) as group:
@@ -346,6 +349,7 @@ def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tm
                 sys.executable,
                 ROOT / "test" / "image_listener.py",
                 "--wait-for-publishers",
+                "--reliable",
                 out,
                 "120",
                 f"/overlay={len(stamps)}",
@@ -357,7 +361,11 @@ def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tm
             assert time.monotonic() < deadline and listener.process.poll() is None, listener.output
             time.sleep(0.05)
         player = group.start(
-            node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": recording, "rate": 0.1})
+            node_command(
+                "hand_pose_ros.aria_vrs_player",
+                {"vrs_path": recording, "rate": 0.1}
+                | {"qos_overrides./image.publisher.reliability": "reliable"},
+            )
         )
         assert player.wait(120) == 0, player.output
         assert listener.wait(150) == 0, listener.output
