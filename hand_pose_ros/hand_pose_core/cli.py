@@ -134,6 +134,8 @@ def _train(args: argparse.Namespace) -> None:
         max_minutes=args.max_minutes,
         schedule=args.schedule,
         mirror_left=args.mirror_left,
+        event_dir=args.event_dir,
+        events=event_representation(args) if args.event_dir is not None else None,
         model_options=dataclasses.asdict(PotterConfig.tiny()) if args.tiny else {},
         precision=args.precision,
     )
@@ -358,6 +360,35 @@ def _detect(args: argparse.Namespace) -> None:
         )
 
 
+def add_representation_options(parser: argparse.ArgumentParser) -> None:
+    """How events become a model's input: the representation and its window."""
+    group = parser.add_argument_group("event representation (with event input)")
+    group.add_argument(
+        "--representation",
+        choices=("counts", "time_surface", "voxel_grid", "lnes"),
+        default="lnes",
+        help="per-polarity counts, time surface, voxel grid or LNES (default, as EvHandPose)",
+    )
+    group.add_argument("--window-ms", type=float, default=50.0, help="window of events before each frame")
+    group.add_argument(
+        "--window-events", type=int, help="windows of this many events instead of a fixed time"
+    )
+    group.add_argument("--bins", type=int, default=5, help="voxel grid: time bins")
+
+
+def event_representation(args: argparse.Namespace):
+    """The representation `add_representation_options` asked for (validated)."""
+    from hand_pose_core.events.representations import EventRepresentation
+
+    fixed_count = args.window_events is not None
+    return EventRepresentation(
+        args.representation,
+        window_ns=None if fixed_count else round(args.window_ms * 1e6),
+        window_events=args.window_events,
+        bins=args.bins,
+    )
+
+
 def _shared_options() -> dict[str, argparse.ArgumentParser]:
     """Options several commands take, declared once (argparse parents)."""
     from hand_pose_core.egoexo.formats import ANNOTATION_TYPES, SPLITS
@@ -519,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint; the official baseline does not mirror)",
     )
     tr.add_argument("--tiny", action="store_true", help="the small POTTER configuration (tests, demo)")
+    tr.add_argument(
+        "--event-dir",
+        type=Path,
+        help="event cameras: train POTTER or the detector on the event take bags of `synth --events` in this "
+        "folder (seen through --representation) instead of --image-dir",
+    )
+    add_representation_options(tr)
     tr.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16", "fp16"),

@@ -103,6 +103,34 @@ def decode_image(
     return convert(rows.reshape(height, width, channels))
 
 
+FLOAT_ENCODING = re.compile(r"32FC(\d+)")
+
+
+def decode_event_frame(
+    encoding: str, height: int, width: int, step: int, data: bytes | np.ndarray, is_bigendian: bool = False
+) -> np.ndarray:
+    """An event frame, a representation carried as a `32FC<n>` image, as (H, W, n) float32; InputError
+    naming what does not fit."""
+    match = FLOAT_ENCODING.fullmatch(encoding)
+    if match is None or int(match.group(1)) < 1:
+        raise InputError(f"event frame encoding {encoding!r}: expected 32FC<channels> (e.g. 32FC2)")
+    channels = int(match.group(1))
+    if height <= 0 or width <= 0:
+        raise InputError(f"empty event frame ({width}x{height})")
+    row = width * channels * 4
+    if step < row:
+        raise InputError(f"event frame step {step} is less than width x pixel size = {row} for {encoding}")
+    buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8)
+    if buffer.size != step * height:
+        raise InputError(f"event frame data is {buffer.size} bytes, step x height = {step * height}")
+    rows = (
+        buffer.reshape(height, step)[:, :row]
+        .copy()
+        .view(np.dtype(np.float32).newbyteorder(">" if is_bigendian else "<"))
+    )
+    return rows.reshape(height, width, channels).astype(np.float32)
+
+
 # A CompressedImage's `format`: "jpeg" or "png", or as image_transport's compressed plugin writes it,
 # "<encoding>; <jpeg|png> compressed [<encoding>]": "rgb8; jpeg compressed bgr8", "16UC1; png compressed"
 COMPRESSED_FORMAT = re.compile(r"(?:[^;]*;\s*)?(jpeg|jpg|png)(?:\s+compressed(?:\s+\S+)?)?", re.IGNORECASE)

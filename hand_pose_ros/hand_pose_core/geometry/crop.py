@@ -78,7 +78,8 @@ def box_is_usable(bbox: np.ndarray | None, width: int, height: int) -> str | Non
 
 
 def warp_crop(image: np.ndarray, window: CropWindow, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (size, size, 3) float32 in [0, 255], bilinear, zeros outside the image."""
+    """(H, W, C) -> (size, size, C) float32, bilinear, zeros outside the image (C: RGB's 3, or an event
+    representation's channels)."""
     height, width = image.shape[:2]
     steps = np.arange(size, dtype=np.float64)
     xs, ys = window.to_image(
@@ -105,6 +106,14 @@ def normalize_crop(crop: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(
         ((crop / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1), np.float32
     )
+
+
+def crop_input(crop: np.ndarray, events: bool = False) -> np.ndarray:
+    """A (S, S, C) crop -> the model's (C, S, S) float32 input: an RGB crop in [0, 255] ImageNet-normalised,
+    an event representation's crop as it is (its fixed range is the model's input range)."""
+    if not events:
+        return normalize_crop(crop)
+    return np.ascontiguousarray(crop.transpose(2, 0, 1), np.float32)
 
 
 def is_mirrored(mirror_left: bool, side: str) -> bool:

@@ -13,22 +13,23 @@ import torch
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
-from hand_pose_core.egoexo.formats import Annotations, FrameAnnotation, HandAnnotation, HandRecord, image_path
-from hand_pose_core.egoexo.frames import FrameRecord, read_image
+from hand_pose_core.egoexo.formats import Annotations, FrameAnnotation, HandAnnotation, HandRecord
+from hand_pose_core.egoexo.frames import FrameRecord, FrameSource, frame_source
 from hand_pose_core.egoexo.metrics import hand_label
 from hand_pose_core.errors import InputError
+from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, PinholeCamera
 from hand_pose_core.geometry.crop import (
     CropWindow,
     box_is_usable,
+    crop_input,
     is_mirrored,
     mirror_crop,
     mirror_joints,
-    normalize_crop,
     warp_crop,
 )
 from hand_pose_core.geometry.skeleton import FINGER_JOINTS, FINGERS, FINGERTIPS, HAND_SIDES, NUM_JOINTS
-from hand_pose_core.live.detection import pixels_to_fractions, resize_frame
+from hand_pose_core.live.detection import pixels_to_fractions, resize_event_frame, resize_frame
 from hand_pose_core.models.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.synth.generator import PALM_CENTRE, PALM_CENTRE_SPREAD, SKIN_TONES, frame_mask
 from hand_pose_core.synth.render import Canvas, Lighting, Surface, draw_capsule, scene_background
@@ -123,35 +124,44 @@ def frame_targets(frame: FrameAnnotation, width: int, height: int) -> dict[str, 
 
 
 class ImageDataset(Dataset):
-    """Samples read from the images of one split (`path(index)` names a sample's image)."""
+    """Samples read from the frames of one split: RGB images, or event representations (`events`)."""
 
     def __init__(
-        self, records: list, image_root: Path, split: str, size: int, augment: bool = False, seed: int = 0
+        self,
+        records: list,
+        frames: Path | FrameSource,
+        split: str,
+        size: int,
+        augment: bool = False,
+        seed: int = 0,
     ) -> None:
-        self.records, self.image_root, self.split, self.size = records, Path(image_root), split, size
+        self.records, self.frames, self.split, self.size = records, frame_source(frames), split, size
         self.augment, self.seed, self.epoch = augment, seed, 0
+        self.events = self.frames.events is not None
+        self.channels = self.frames.events.channels if self.events else 3
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def path(self, index: int) -> Path:
+    def read(self, index: int) -> np.ndarray | None:
+        """The sample's whole frame, or None when it cannot be read."""
         record = self.records[index]
-        return image_path(self.image_root, self.split, record.take_name, record.frame_number)
+        return self.frames.read(self.split, record.take_name, record.frame_number)
 
 
 class CropDataset(ImageDataset):
-    """Baseline crops (ImageNet-normalised, CHW) with normalised wrist-relative targets; left hands
-    mirrored for a model trained with `mirror_left`.
+    """Baseline crops (CHW: ImageNet-normalised RGB, or event representations) with normalised
+    wrist-relative targets; left hands mirrored for a model trained with `mirror_left`.
 
-    An image that cannot be read gives `ok = False` and zeros, so the caller can skip and count it.
-    With `cache`, crops without augmentation are kept after their first use (rounded to uint8, up to
+    A frame that cannot be read gives `ok = False` and zeros, so the caller can skip and count it.
+    With `cache`, crops without augmentation are kept after their first use (RGB rounded to uint8, up to
     `CROP_CACHE_BYTES`): decoding the full frame again each epoch costs more than a small model's step.
     """
 
     def __init__(
         self,
         records: list[HandRecord],
-        image_root: Path,
+        frames: Path | FrameSource,
         split: str,
         size: int,
         targets: JointNormalizer | None = None,
@@ -160,7 +170,7 @@ class CropDataset(ImageDataset):
         mirror_left: bool = False,
         cache: bool = False,
     ) -> None:
-        super().__init__(records, image_root, split, size, augment, seed)
+        super().__init__(records, frames, split, size, augment, seed)
         self.targets, self.mirror_left, self.cache = targets, mirror_left, cache
         self._crops: dict[int, np.ndarray] = {}
 
@@ -172,15 +182,15 @@ class CropDataset(ImageDataset):
         if crop is None:
             crop = self._crop(index)
             keep = self.cache and not self.augment and crop is not None
-            if keep and (len(self._crops) + 1) * crop.size <= CROP_CACHE_BYTES:
-                self._crops[index] = crop = np.round(crop).astype(np.uint8)
+            if keep and (len(self._crops) + 1) * crop.nbytes <= CROP_CACHE_BYTES:
+                self._crops[index] = crop = crop if self.events else np.round(crop).astype(np.uint8)
         ok = crop is not None
         if ok:
             if mirror:
                 crop = mirror_crop(crop)
-            image_tensor = torch.from_numpy(normalize_crop(crop.astype(np.float32)))
+            image_tensor = torch.from_numpy(crop_input(crop.astype(np.float32), self.events))
         else:
-            image_tensor = torch.zeros(3, self.size, self.size)
+            image_tensor = torch.zeros(self.channels, self.size, self.size)
         return {
             "image": image_tensor,
             "target": torch.from_numpy(target),
@@ -190,8 +200,8 @@ class CropDataset(ImageDataset):
         }
 
     def _crop(self, index: int) -> np.ndarray | None:
-        """The (size, size, 3) crop of a hand in [0, 255] (augmented when asked), or None when its image
-        cannot be read."""
+        """The (size, size, C) crop of a hand (RGB in [0, 255]; augmented when asked: moved and scaled,
+        RGB also brightened or darkened), or None when its frame cannot be read."""
         window = CropWindow.from_box(self.records[index].hand.bbox)
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
         if rng is not None:
@@ -199,11 +209,11 @@ class CropDataset(ImageDataset):
             window = CropWindow(
                 window.centre + shift, window.side * rng.uniform(1 - AUGMENT_SCALE, 1 + AUGMENT_SCALE)
             )
-        pixels = read_image(self.path(index))
+        pixels = self.read(index)
         if pixels is None:
             return None
         crop = warp_crop(pixels, window, self.size)
-        if rng is not None:
+        if rng is not None and not self.events:
             crop = np.clip(crop * rng.uniform(1 - AUGMENT_BRIGHTNESS, 1 + AUGMENT_BRIGHTNESS), 0, 255)
         return crop
 
@@ -262,22 +272,23 @@ class KeypointDataset(Dataset):
 class FrameDataset(ImageDataset):
     """Whole frames resized for the detector, with per-side presence, keypoint and visibility targets.
 
-    Resized frames are kept in memory after their first use (48 KiB each at 128x128), as decoding the
+    Resized frames are kept in memory after their first use (48 KiB each at 128x128 RGB), as decoding the
     full-size JPEG would otherwise cost more than the detector's training step. Augmentation moves and
-    scales the view (hands then appear where the training frames had none, or half out of view) and
-    jitters brightness, and adds frames without hands after the records (indices from `len(records)`).
+    scales the view (hands then appear where the training frames had none, or half out of view), jitters
+    an RGB frame's brightness, and adds frames without hands after the records (indices from
+    `len(records)`).
     """
 
     def __init__(
         self,
         records: list[FrameRecord],
-        image_root: Path,
+        frames: Path | FrameSource,
         split: str,
         size: int,
         augment: bool = False,
         seed: int = 0,
     ) -> None:
-        super().__init__(records, image_root, split, size, augment, seed)
+        super().__init__(records, frames, split, size, augment, seed)
         self._resized: dict[int, np.ndarray | None] = {}
         self._mask: np.ndarray | None = None
 
@@ -286,24 +297,28 @@ class FrameDataset(ImageDataset):
 
     def _frame(self, index: int) -> np.ndarray | None:
         if index not in self._resized:
-            pixels = read_image(self.path(index))
-            self._resized[index] = None if pixels is None else resize_frame(pixels, self.size)
+            pixels = self.read(index)
+            resize = resize_event_frame if self.events else resize_frame
+            self._resized[index] = None if pixels is None else resize(pixels, self.size)
         return self._resized[index]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
         negative = index >= len(self.records)
-        resized = self._negative(rng) if negative else self._frame(index)
+        if negative:
+            resized = self._event_negative(rng) if self.events else self._negative(rng)
+        else:
+            resized = self._frame(index)
         frame = FrameAnnotation(index) if negative else self.records[index].frame
         targets = frame_targets(frame, BENCHMARK_CAMERA.width, BENCHMARK_CAMERA.height)
         ok = resized is not None
         if not ok:
-            image_tensor = torch.zeros(3, self.size, self.size)
+            image_tensor = torch.zeros(self.channels, self.size, self.size)
         elif rng is not None:
             image, targets = self._augmented(resized, targets, rng)
-            image_tensor = torch.from_numpy(normalize_crop(image))
+            image_tensor = torch.from_numpy(crop_input(image, self.events))
         else:
-            image_tensor = torch.from_numpy(normalize_crop(resized.astype(np.float32)))
+            image_tensor = torch.from_numpy(crop_input(resized.astype(np.float32), self.events))
         return {
             "image": image_tensor,
             **{key: torch.from_numpy(value) for key, value in targets.items()},
@@ -323,7 +338,8 @@ class FrameDataset(ImageDataset):
             size * rng.uniform(1 - AUGMENT_FRAME_SCALE, 1 + AUGMENT_FRAME_SCALE),
         )
         image = warp_crop(resized, window, size)
-        image = np.clip(image * rng.uniform(1 - AUGMENT_BRIGHTNESS, 1 + AUGMENT_BRIGHTNESS), 0, 255)
+        if not self.events:
+            image = np.clip(image * rng.uniform(1 - AUGMENT_BRIGHTNESS, 1 + AUGMENT_BRIGHTNESS), 0, 255)
         moved = (window.to_crop(targets["keypoints"] * size - 0.5, size) + 0.5) / size
         inside = (moved >= 0).all(axis=-1) & (moved <= 1).all(axis=-1)
         visible = targets["visible"] * inside
@@ -367,6 +383,12 @@ class FrameDataset(ImageDataset):
             inside = ((xs - centre[0]) / radii[0]) ** 2 + ((ys - centre[1]) / radii[1]) ** 2 < 1
             image = image * inside[..., None]
         return np.clip(image, 0, 255).astype(np.float32)
+
+    def _event_negative(self, rng: np.random.Generator) -> np.ndarray:
+        """An event frame without a hand: a training frame's view that keeps clear of its hands (the
+        scene's own events as the head moves), or no events at all."""
+        away = self._view_without_hands(rng) if rng.random() < 0.8 else None
+        return away if away is not None else np.zeros((self.size, self.size, self.channels), np.float32)
 
     def _frame_mask(self) -> np.ndarray:
         """The synthetic frames' valid mask at the network's size, soft at its edge as a resized frame's."""
@@ -506,21 +528,31 @@ class PoseModel(Protocol):
     inputs: KeypointNormalizer | None
     mirror_left: bool
     input_size: int | None
+    events: EventRepresentation | None
+
+
+def check_frames_fit(model: PoseModel, frames: FrameSource) -> None:
+    """InputError unless the frames are what the model sees (RGB images, or its event representation)."""
+    if frames.events != model.events:
+        seen = (r.describe() if r is not None else "RGB images" for r in (model.events, frames.events))
+        raise InputError("the {} model sees {}, the frames given are {}".format(model.name, *seen))
 
 
 def make_dataset(
     model: PoseModel,
     selection: HandSelection,
-    image_root: Path | None,
+    frames: Path | FrameSource | None,
     split: str,
     with_targets: bool = False,
 ) -> Dataset:
     """The dataset of a 3D model's inputs for the selected hands (with normalised targets for training)."""
     targets = model.targets if with_targets else None
     if model.name == "potter":
-        if image_root is None:
+        if frames is None:
             raise InputError("POTTER needs --image-dir (undistorted images)")
+        frames = frame_source(frames)
+        check_frames_fit(model, frames)
         return CropDataset(
-            selection.records, image_root, split, model.input_size, targets, mirror_left=model.mirror_left
+            selection.records, frames, split, model.input_size, targets, mirror_left=model.mirror_left
         )
     return KeypointDataset(selection.records, model.inputs, targets)

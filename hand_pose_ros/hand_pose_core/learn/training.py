@@ -37,9 +37,11 @@ from tqdm import tqdm
 from hand_pose_core.atomic import ensure_dir
 from hand_pose_core.egoexo.baselines import mean_pose, predict_mean_pose
 from hand_pose_core.egoexo.formats import Annotations, Predictions, annotation_path, load_annotations
-from hand_pose_core.egoexo.frames import select_frames
+from hand_pose_core.egoexo.frames import FrameSource, select_frames
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.errors import InputError
+from hand_pose_core.events.representations import EventRepresentation
+from hand_pose_core.events.takes import EventTakeFrames
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 from hand_pose_core.geometry.crop import is_mirrored, mirror_joints
 from hand_pose_core.learn.datasets import (
@@ -98,9 +100,22 @@ class TrainOptions:
     max_minutes: float | None = None
     schedule: str = "constant"  # or "cosine"
     mirror_left: bool = False  # POTTER: mirror left hands (see hand_pose_core.geometry.crop)
+    # Event cameras: POTTER or the detector on this representation of the event take bags in event_dir
+    # (`hand-pose synth --events`) instead of images.
+    event_dir: Path | None = None
+    events: EventRepresentation | None = None
     model_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     precision: str = "auto"  # a key of AUTOCAST, or auto
+
+
+    def frame_source(self) -> Path | FrameSource | None:
+        """Where the training frames come from: the image folder, or the event take bags."""
+        if self.event_dir is None:
+            return self.image_dir
+        if self.model == "lifter":
+            raise InputError("the lifter takes 2D keypoints: train it without event takes")
+        return EventTakeFrames(self.event_dir, self.events)
 
 
 @dataclass
@@ -183,7 +198,8 @@ def _initial_model(options: TrainOptions, train: Annotations) -> LoadedModel:
         if loaded.name == "lifter" and loaded.inputs is None:
             loaded.inputs = KeypointNormalizer.fit(train)
         return loaded
-    model = build_model(options.model, **options.model_options)
+    channels = {"in_chans": options.events.channels} if options.event_dir is not None else {}
+    model = build_model(options.model, **options.model_options, **channels)
     if options.init_cls is not None:
         if options.model != "potter":
             raise InputError("--init-cls loads POTTER-cls ImageNet weights: only for --model potter")
@@ -201,7 +217,8 @@ def _initial_model(options: TrainOptions, train: Annotations) -> LoadedModel:
         )
     inputs = KeypointNormalizer.fit(train) if options.model == "lifter" else None
     targets = JointNormalizer.fit(train, options.mirror_left) if options.model != "detector" else None
-    return LoadedModel(options.model, model, targets, inputs, mirror_left=options.mirror_left)
+    events = options.events if options.event_dir is not None else None
+    return LoadedModel(options.model, model, targets, inputs, mirror_left=options.mirror_left, events=events)
 
 
 class Objective(nn.Module):
@@ -270,13 +287,15 @@ def _validate_detector(
     }
 
 
-def _validate(loaded: LoadedModel, val: Annotations, options: TrainOptions, ranks: Ranks) -> dict[str, float]:
+def _validate(
+    loaded: LoadedModel, val: Annotations, frames: Path | FrameSource | None, ranks: Ranks
+) -> dict[str, float]:
     """Validation loss and the official metrics, from one pass over the validation hands, predicted the
     way the benchmark predicts them (`HandPosePipeline` in `given` mode): each process predicts every
     world-th frame, and all score the gathered predictions."""
     pipeline = HandPosePipeline(TorchEngine(loaded), BENCHMARK_CAMERA, config=PipelineConfig("given"))
-    frames = annotated_frames(val, options.image_dir, "val", pipeline.needs_image)
-    run = run_pipeline(pipeline, itertools.islice(frames, ranks.rank, None, ranks.world), progress=False)
+    inputs = annotated_frames(val, frames, "val", pipeline.needs_image)
+    run = run_pipeline(pipeline, itertools.islice(inputs, ranks.rank, None, ranks.world), progress=False)
     predictions: Predictions = {}
     for shard in ranks.gather(run.predictions):
         for take_uid, frames_of_take in shard.items():
@@ -314,25 +333,26 @@ def _data(
     """The training dataset, the validation pass, and how many train and val samples were skipped."""
     loaded = objective.loaded
     augment = DEFAULT_AUGMENT[options.model] if options.augment is None else options.augment
+    frames = options.frame_source()
     if options.model == "detector":
-        if options.image_dir is None:
-            raise InputError("the detector needs --image-dir (undistorted images)")
+        if frames is None:
+            raise InputError("the detector needs --image-dir (undistorted images) or --event-dir")
         size = loaded.input_size
         train_frames, val_frames = select_frames(train_set), select_frames(val_set)
-        train_data = FrameDataset(train_frames, options.image_dir, "train", size, augment, options.seed)
-        val_data = FrameDataset(val_frames, options.image_dir, "val", size)
+        train_data = FrameDataset(train_frames, frames, "train", size, augment, options.seed)
+        val_data = FrameDataset(val_frames, frames, "val", size)
         return train_data, lambda: _validate_detector(objective, val_data, options), {"train": 0, "val": 0}
     train_hands = select_hands(train_set, options.model, with_targets=True)
     val_hands = select_hands(val_set, options.model, with_targets=True)
     for name, selection in (("train", train_hands), ("val", val_hands)):
         if not selection.records:
             raise InputError(f"{options.gt_dir}: no usable {name} hands ({len(selection.skipped)} skipped)")
-    train_data = make_dataset(loaded, train_hands, options.image_dir, "train", with_targets=True)
+    train_data = make_dataset(loaded, train_hands, frames, "train", with_targets=True)
     train_data.augment, train_data.seed = augment, options.seed
     if isinstance(train_data, CropDataset):
         train_data.cache = True
     skipped = {"train": len(train_hands.skipped), "val": len(val_hands.skipped)}
-    return train_data, lambda: _validate(loaded, val_set, options, objective.ranks), skipped
+    return train_data, lambda: _validate(loaded, val_set, frames, objective.ranks), skipped
 
 
 def learning_rate_schedule(
@@ -401,6 +421,8 @@ def _train(options: TrainOptions, ranks: Ranks) -> TrainResult:
         if resumed.name != options.model:
             raise InputError(f"{options.resume}: a {resumed.name} checkpoint, not {options.model}")
         loaded.model.load_state_dict(resumed.model.state_dict())
+        if resumed.events != loaded.events:
+            raise InputError(f"{options.resume}: trained on other inputs than these (see its model card)")
         loaded.targets, loaded.inputs, loaded.mirror_left = (
             resumed.targets,
             resumed.inputs,
@@ -488,7 +510,12 @@ def _train(options: TrainOptions, ranks: Ranks) -> TrainResult:
             for key, value in scores.items():
                 if key != "epoch":
                     writer.add_scalar(key, value, epoch + 1)
-            saved = {"targets": loaded.targets, "inputs": loaded.inputs, "mirror_left": loaded.mirror_left}
+            saved = {
+                "targets": loaded.targets,
+                "inputs": loaded.inputs,
+                "mirror_left": loaded.mirror_left,
+                "events": loaded.events,
+            }
             save_checkpoint(loaded.model, last_path, **saved, **meta)
             if improved:
                 save_checkpoint(loaded.model, best_path, **saved, **meta)

@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from hand_pose_core.egoexo.formats import FrameAnnotation
-from hand_pose_core.geometry.crop import box_iou, keypoint_box, normalize_crop
+from hand_pose_core.geometry.crop import box_iou, crop_input, keypoint_box
 from hand_pose_core.geometry.skeleton import HAND_SIDES, NUM_JOINTS
 
 PRESENCE_THRESHOLD = 0.5
@@ -28,9 +29,17 @@ def resize_frame(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
 
 
-def frame_input(image: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 frame -> the detector's input (3, size, size), float32 ImageNet-normalised."""
-    return normalize_crop(resize_frame(image, size).astype(np.float32))
+def resize_event_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, C) float32 event representation -> (size, size, C), averaged over each output pixel's area."""
+    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, -1)
+
+
+def frame_input(image: np.ndarray, size: int, events: bool = False) -> np.ndarray:
+    """The detector's (C, size, size) float32 input: an (H, W, 3) uint8 frame ImageNet-normalised, or an
+    (H, W, C) event representation as it is."""
+    if events:
+        return crop_input(resize_event_frame(image, size), events=True)
+    return crop_input(resize_frame(image, size).astype(np.float32))
 
 
 def fractions_to_pixels(fractions: np.ndarray, width: int, height: int) -> np.ndarray:

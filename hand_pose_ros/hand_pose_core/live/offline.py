@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hand_pose_core.egoexo.formats import Annotations, Predictions, image_path
-from hand_pose_core.egoexo.frames import FrameRecord, read_image, select_frames
+from hand_pose_core.egoexo.formats import Annotations, Predictions
+from hand_pose_core.egoexo.frames import FrameRecord, FrameSource, frame_source, select_frames
 from hand_pose_core.egoexo.metrics import evaluate, hand_label
 from hand_pose_core.errors import InputError
 from hand_pose_core.live.detection import DetectionScores
@@ -55,18 +55,20 @@ class FrameInput:
 
 
 def annotated_frames(
-    annotations: Annotations, image_root: Path | None, split: str, needs_image: bool
+    annotations: Annotations, frames: Path | FrameSource | None, split: str, needs_image: bool
 ) -> Iterator[FrameInput]:
-    """The frames of an annotation file with their images from the release's folder layout."""
-    if needs_image and image_root is None:
+    """The frames of an annotation file with their pixels: images from the release's folder layout (a
+    path), or any frame source."""
+    source = frame_source(frames)
+    if needs_image and source is None:
         raise InputError("POTTER needs --image-dir (undistorted images)")
     for record in select_frames(annotations):
         if not needs_image:
             yield FrameInput(record)
             continue
-        path = image_path(image_root, split, record.take_name, record.frame_number)
-        image = read_image(path)
-        yield FrameInput(record, image, None if image is not None else f"image cannot be read: {path}")
+        image = source.read(split, record.take_name, record.frame_number)
+        where = source.where(split, record.take_name, record.frame_number)
+        yield FrameInput(record, image, None if image is not None else f"image cannot be read: {where}")
 
 
 def run_pipeline(

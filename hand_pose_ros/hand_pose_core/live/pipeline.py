@@ -12,6 +12,10 @@ Localisation, where the hands are in 2D:
 lifter on its 2D keypoints, seen through the benchmark camera), or without one the landmark model's own
 metric world landmarks. Each hand is then placed in the camera frame by `geometry.placement`.
 
+Event cameras: models trained on an event representation (their card names it) take that representation
+of a window of events, an (H, W, C) float32 frame, in place of the RGB image; localisation is then the
+detector (MediaPipe's models see images only), and the lifter, which takes 2D keypoints, serves both.
+
 Orientation: every model's card says which way up it was trained (Aria's sideways landscape view, or
 upright); the pipeline turns the frame (or the keypoints) to it and turns the results back, so results
 are always in the frame as it was given (`PipelineConfig.orientation` says which way up that is).
@@ -34,10 +38,11 @@ from hand_pose_core.geometry.crop import (
     is_mirrored,
     keypoint_box,
     mirror_crop,
+    crop_input,
     mirror_joints,
-    normalize_crop,
     warp_crop,
 )
+from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.geometry.placement import solve_translation
 from hand_pose_core.geometry.skeleton import HAND_SIDES, NUM_JOINTS
 from hand_pose_core.live.detection import Detection, decode_detections, frame_input
@@ -174,6 +179,7 @@ class HandPosePipeline:
             raise InputError("mediapipe localisation needs MediaPipe's palm detector and landmark model")
         if pose is None and config.localisation != "mediapipe":
             raise InputError("without POTTER or the lifter, 3D comes from MediaPipe's world landmarks only")
+        self.events = _event_representation(pose, detector, config)
         self.pose, self.detector, self.hands, self.config = pose, detector, hands, config
         self.camera = camera
         # The lifter needs fresh 2D keypoints on every frame, so it detects on every frame.
@@ -238,7 +244,7 @@ class HandPosePipeline:
         result = FrameResult()
         try:
             if self.needs_image:
-                image = as_rgb(image)
+                image = as_rgb(image) if self.events is None else as_event_frame(image, self.events)
                 self.camera.check_image(image, "frame")
             if self.config.localisation == "given":
                 hands = self._given(given or [], result)
@@ -313,7 +319,8 @@ class HandPosePipeline:
         turn = self._turn_to(self.detector.card.orientation)
         turned = turn.image(image)
         start = time.perf_counter()
-        packed = self.detector.infer(frame_input(turned, self.detector.card.input_size)[None])[0]
+        events = self.events is not None
+        packed = self.detector.infer(frame_input(turned, self.detector.card.input_size, events)[None])[0]
         result.seconds["detector"] = time.perf_counter() - start
         height, width = turned.shape[:2]
         found = [
@@ -363,7 +370,7 @@ class HandPosePipeline:
             corners = turn.points_2d(np.array([[x1, y1], [x2, y2]]), self.camera.width, self.camera.height)
             box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
             crop = warp_crop(turned, CropWindow.from_box(box), size)
-            crops.append(normalize_crop(mirror_crop(crop) if mirror else crop))
+            crops.append(crop_input(mirror_crop(crop) if mirror else crop, self.events is not None))
         relative = self.pose.infer(np.stack(crops))
         relative = [mirror_joints(j) if m else j for j, m in zip(relative, mirrored, strict=True)]
         return turn.inverse.points_3d(np.stack(relative))
@@ -412,6 +419,33 @@ class HandPosePipeline:
             )
             hand.camera = filter_(hand.camera, stamp)
             hand.relative = hand.camera - hand.camera[0]
+
+
+def _event_representation(
+    pose: Engine | None, detector: Engine | None, config: PipelineConfig
+) -> EventRepresentation | None:
+    """The event representation the pipeline's image models see (None: RGB images); they must agree."""
+    seeing = [e for e in (detector, pose) if e is not None and e.card.name != "lifter"]
+    if config.localisation == "given" and detector is not None:
+        seeing.remove(detector)
+    kinds = {e.card.name: e.card.events for e in seeing}
+    if len(set(kinds.values())) > 1:
+        described = ", ".join(f"{name} on {r.describe() if r else 'RGB images'}" for name, r in kinds.items())
+        raise InputError(f"the models see different inputs ({described}): give models of one input")
+    events = next(iter(kinds.values()), None)
+    if events is not None and config.localisation == "mediapipe":
+        raise InputError("event models need detector localisation (MediaPipe's models see RGB images)")
+    return events
+
+
+def as_event_frame(frame: np.ndarray, events: EventRepresentation) -> np.ndarray:
+    """A contiguous (H, W, C) float32 event frame of the representation's channels; InputError otherwise."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.float32:
+        got = getattr(frame, "dtype", type(frame).__name__)
+        raise InputError(f"event frame of type {got}: expected float32 ({events.describe()})")
+    if frame.ndim != 3 or frame.shape[2] != events.channels:
+        raise InputError(f"event frame of shape {frame.shape}: expected (H, W, {events.channels})")
+    return np.ascontiguousarray(frame)
 
 
 def one_per_side(hands: list[FoundHand]) -> list[tuple[FoundHand, str]]:

@@ -21,6 +21,7 @@ from torch import nn
 
 from hand_pose_core.atomic import write_atomic
 from hand_pose_core.errors import InputError
+from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.models.config import config_dict, config_from_dict
 from hand_pose_core.models.detector import DetectorConfig, HandKeypointDetector
 from hand_pose_core.models.layers import fuse_modules
@@ -70,6 +71,7 @@ class LoadedModel:
     official: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     mirror_left: bool = False  # trained with left hands mirrored (see hand_pose_core.geometry.crop)
+    events: EventRepresentation | None = None  # the event representation it sees (None: RGB images)
 
     @property
     def device(self) -> torch.device:
@@ -133,9 +135,11 @@ def save_checkpoint(
     targets: JointNormalizer | None,
     inputs: KeypointNormalizer | None = None,
     mirror_left: bool = False,
+    events: EventRepresentation | None = None,
     **meta: Any,
 ) -> Path:
-    """Write weights, configuration, normalisation and the mirroring convention atomically (`epoch`,
+    """Write weights, configuration, normalisation, the mirroring convention and the event representation
+    (None for RGB models) atomically (`epoch`,
     `val_loss`, `optimizer_state_dict` and other metadata go in `meta`, as the official checkpoints have
     them)."""
     payload = {
@@ -146,6 +150,7 @@ def save_checkpoint(
         "targets": targets.to_dict() if targets is not None else None,
         "inputs": inputs.to_dict() if inputs is not None else None,
         "mirror_left": mirror_left,
+        "events": events.to_dict() if events is not None else None,
         **meta,
     }
     return write_atomic(Path(path), lambda tmp: torch.save(payload, tmp))
@@ -166,7 +171,8 @@ def model_from_checkpoint(data: Mapping[str, Any], source: str) -> LoadedModel:
         targets = JointNormalizer.from_dict(data["targets"]) if data.get("targets") else None
         meta = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer_state_dict")}
         mirror_left = bool(data.get("mirror_left", False))
-        return LoadedModel(data["model"], model.eval(), targets, inputs, False, meta, mirror_left)
+        events = EventRepresentation.from_dict(data["events"]) if data.get("events") else None
+        return LoadedModel(data["model"], model.eval(), targets, inputs, False, meta, mirror_left, events)
     model = PotterHand(PotterConfig())
     try:
         state = unwrap_state_dict(data)

@@ -25,6 +25,7 @@ OUTPUT_WIDTH = 64  # 1 presence logit + 21 x (x, y, visibility logit)
 @dataclass(frozen=True)
 class DetectorConfig:
     image_size: int = 128  # the 512x512 benchmark frame is resized to this square
+    in_chans: int = 3  # RGB, or an event representation's channels
     widths: tuple[int, ...] = (24, 48, 96, 160)  # encoder widths at strides 4, 8, 16, 32
     head_width: int = 64  # width of the top-down path and the heatmap head
     num_joints: int = 21
@@ -54,7 +55,7 @@ class Encoder(nn.Module):
     def __init__(self, config: DetectorConfig) -> None:
         super().__init__()
         w = config.widths
-        self.stem = nn.Sequential(conv_bn(3, w[0] // 2, 2), conv_bn(w[0] // 2, w[0], 2))
+        self.stem = nn.Sequential(conv_bn(config.in_chans, w[0] // 2, 2), conv_bn(w[0] // 2, w[0], 2))
         self.stages = nn.ModuleList(
             nn.Sequential(conv_bn(w[i - 1], w[i], 2) if i else nn.Identity(), ResidualBlock(w[i]))
             for i in range(len(w))
@@ -117,5 +118,6 @@ class HandKeypointDetector(nn.Module):
         return torch.cat([logits[..., :1], per_joint.flatten(2)], dim=-1), heatmaps  # (N, 2, 64)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """image (N, 3, S, S) ImageNet-normalised -> (N, 2, 64) packed as the module docstring says."""
+        """image (N, C, S, S) (ImageNet-normalised RGB, or an event representation) -> (N, 2, 64) packed as
+        the module docstring says."""
         return self.forward_with_heatmaps(image)[0]

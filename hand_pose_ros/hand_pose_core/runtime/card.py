@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.geometry.camera import Orientation
 from hand_pose_core.geometry.skeleton import NUM_JOINTS
 from hand_pose_core.models.config import config_dict
@@ -52,6 +53,7 @@ class ModelCard:
     orientation: Orientation = "landscape"
     # Where a model comes from when it is not ours: origin, version, licence, input and output layout.
     about: dict[str, str] = field(default_factory=dict)
+    events: EventRepresentation | None = None  # the event representation it sees (None: RGB images)
 
     @classmethod
     def of(cls, loaded: LoadedModel, precision: str = "fp32") -> ModelCard:
@@ -63,12 +65,18 @@ class ModelCard:
             loaded.official,
             precision,
             loaded.mirror_left,
+            events=loaded.events,
         )
 
     @property
     def input_size(self) -> int | None:
         """The image size POTTER or the detector takes (None for the lifter)."""
         return self.config.get("image_size")
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of POTTER's or the detector's input: RGB's 3, or the event representation's."""
+        return self.events.channels if self.events is not None else 3
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -98,6 +106,7 @@ class ModelCard:
                 "mirror_left": self.mirror_left,
                 "orientation": self.orientation,
                 "about": self.about,
+                "events": self.events.to_dict() if self.events is not None else None,
             }
         )
 
@@ -115,19 +124,21 @@ class ModelCard:
             bool(data.get("mirror_left", False)),
             data.get("orientation", "landscape"),
             dict(data.get("about", {})),
+            EventRepresentation.from_dict(data["events"]) if data.get("events") else None,
         )
 
 
 def sample_batch(card: ModelCard, batch: int, seed: int = 0) -> tuple[np.ndarray, ...]:
     """Fixed inputs of the model's shapes for parity checks and benchmarks: ImageNet-normalised-like
-    noise for POTTER and the detector, pixels/255 for MediaPipe's models; normalised keypoints with about
-    one joint in ten missing for the lifter."""
+    noise for POTTER and the detector (with the event representation's channels for event models),
+    pixels/255 for MediaPipe's models; normalised keypoints with about one joint in ten missing for the
+    lifter."""
     rng = np.random.default_rng(seed)
     if card.name in PIXEL_INPUT_MODELS:
         size = card.input_size
         return (rng.random((batch, 3, size, size)).astype(np.float32),)
     if card.name != "lifter":
         size = card.input_size
-        return (rng.standard_normal((batch, 3, size, size)).astype(np.float32),)
+        return (rng.standard_normal((batch, card.input_channels, size, size)).astype(np.float32),)
     keypoints = rng.standard_normal((batch, NUM_JOINTS, 2)).astype(np.float32)
     return keypoints, rng.random((batch, NUM_JOINTS)) > 0.1
