@@ -45,6 +45,15 @@ class Events:
     def between(self, start_ns: int, end_ns: int) -> Events:
         """The change events with start_ns <= t < end_ns (t must be sorted); no triggers."""
         first, last = np.searchsorted(self.t, [start_ns, end_ns], side="left")
+        return self._rows(first, last)
+
+    def last(self, count: int, end_ns: int) -> Events:
+        """The last `count` change events with t < end_ns (fewer where the stream has fewer; t must be
+        sorted); no triggers."""
+        last = int(np.searchsorted(self.t, end_ns, side="left"))
+        return self._rows(max(last - count, 0), last)
+
+    def _rows(self, first: int, last: int) -> Events:
         return Events(
             self.width,
             self.height,

@@ -192,13 +192,18 @@ class TakeScene:
         self.occluders = [Occluder(rng) for _ in range(rng.integers(0, 3))]
 
     def render(self, frame_number: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The undistorted frame (uint8, before masking) and each hand's true camera-frame joints."""
-        t = frame_number / VIDEO_FPS
+        """The undistorted frame (uint8, before masking) and each hand's true camera-frame joints, with
+        the frame's random background brightness (a camera's exposure varies from frame to frame)."""
+        return self.render_at(frame_number / VIDEO_FPS, rng.uniform(0.85, 1.15))
+
+    def render_at(self, t: float, brightness: float = 1.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The frame at time t (seconds) with the background's brightness scaled by `brightness`: draws
+        nothing at random, so frames rendered at any rate change only as the scene moves."""
         dx, dy = np.clip(self.head_motion(t) * self.MARGIN / 2, -self.MARGIN, self.MARGIN).astype(int)
         height, width = self.camera.height, self.camera.width
         top, left = self.MARGIN + dy, self.MARGIN + dx
         canvas = Canvas.over(self.background[top : top + height, left : left + width])
-        canvas.image *= rng.uniform(0.85, 1.15)
+        canvas.image *= brightness
         joints = {}
         for side, track in self.tracks.items():
             joints[side], distal, palmar = track.joints(t)
@@ -330,22 +335,43 @@ def frame_mask(camera: PinholeCamera = BENCHMARK_CAMERA) -> np.ndarray:
     return mask
 
 
+def start_take(
+    config: SynthConfig, index: int, camera: PinholeCamera
+) -> tuple[np.random.Generator, TakeAnnotation, TakeScene]:
+    """A take's random generator, empty annotation and scene: the draws every rendering of the take
+    (frames or events) starts with, so that they all show the same hands."""
+    rng = np.random.default_rng([config.seed, index])
+    take_uid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+    take = TakeAnnotation(take_uid, f"synth_s{config.seed}_{index:03d}")
+    return rng, take, TakeScene(rng, config.frames, camera)
+
+
+def annotate_frame(
+    frame_number: int,
+    joints: dict[str, np.ndarray],
+    camera: PinholeCamera,
+    valid_mask: np.ndarray,
+    split: str,
+    rng: np.random.Generator,
+) -> FrameAnnotation:
+    """One frame's annotation: the hands with enough valid joints (possibly none)."""
+    frame = FrameAnnotation(frame_number)
+    for side in HAND_SIDES:
+        hand = annotate_hand(side, joints[side], camera, valid_mask, split, rng)
+        if hand is not None:
+            frame.hands[side] = hand
+    return frame
+
+
 def _render_take(job: tuple[Path, SynthConfig, int, str]) -> TakeAnnotation:
     """One take's frames written under `root`, and its annotation."""
     root, config, index, split = job
     camera = BENCHMARK_CAMERA
     valid_mask = frame_mask(camera)
-    rng = np.random.default_rng([config.seed, index])
-    take_uid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
-    take = TakeAnnotation(take_uid, f"synth_s{config.seed}_{index:03d}")
-    scene = TakeScene(rng, config.frames, camera)
+    rng, take, scene = start_take(config, index, camera)
     for frame_number in scene.frame_numbers:
         image, joints = scene.render(frame_number, rng)
-        frame = FrameAnnotation(frame_number)
-        for side in HAND_SIDES:
-            hand = annotate_hand(side, joints[side], camera, valid_mask, split, rng)
-            if hand is not None:
-                frame.hands[side] = hand
+        frame = annotate_frame(frame_number, joints, camera, valid_mask, split, rng)
         if not frame.hands:
             continue  # the release keeps only frames with at least one valid hand
         image[~valid_mask] = 0
