@@ -81,16 +81,23 @@ def _synth(args: argparse.Namespace) -> None:
         generate,
     )
 
-    result = generate(args.out, SynthConfig(args.takes, args.frames, args.seed, args.raw))
+    config = SynthConfig(args.takes, args.frames, args.seed, args.raw)
+    if args.events:
+        from hand_pose_core.synth.events import generate_events
+
+        if args.raw:
+            raise InputError("--raw is for image takes; an event take has no frames to distort")
+        result = generate_events(args.out, config, args.renders_per_frame)
+    else:
+        result = generate(args.out, config)
     for split, split_annotations in result.annotations.items():
         counts = split_annotations.count_hands()
         print(
             f"{split:<6}{len(split_annotations):>4} takes{split_annotations.num_frames:>6} frames"
             f"{counts['left']:>6} left{counts['right']:>6} right hands"
         )
-    print(
-        f"{result.frames_written} frames in {result.seconds:.1f} s ({result.frames_per_second:.0f} frames/s)"
-    )
+    what = "renders for the event simulator" if args.events else "frames"
+    print(f"{result.frames_written} {what} in {result.seconds:.1f} s ({result.frames_per_second:.0f}/s)")
     print(format_statistics(compare_statistics(result.combined)))
     print(f"wrote {args.out}")
 
@@ -229,6 +236,11 @@ def _bag2json(args: argparse.Namespace) -> None:
     print(
         f"{args.bag}: {recorded.frames} frames in the take index, {recorded.frames_with_output} with the "
         f"node's output, {recorded.num_predicted} hands"
+        + (
+            f"; {recorded.between_frames} outputs between annotated frames (not scored)"
+            if recorded.between_frames
+            else ""
+        )
     )
     _report_skipped(recorded.skipped, "frames")
     print(f"wrote {args.out}: camera-frame joints (score with `hand-pose eval` without --offset)")
@@ -374,6 +386,7 @@ def add_representation_options(parser: argparse.ArgumentParser) -> None:
         "--window-events", type=int, help="windows of this many events instead of a fixed time"
     )
     group.add_argument("--bins", type=int, default=5, help="voxel grid: time bins")
+    group.add_argument("--decay-ms", type=float, default=10.0, help="time surface: decay time constant")
 
 
 def event_representation(args: argparse.Namespace):
@@ -385,7 +398,8 @@ def event_representation(args: argparse.Namespace):
         args.representation,
         window_ns=None if fixed_count else round(args.window_ms * 1e6),
         window_events=args.window_events,
-        bins=args.bins,
+        bins=args.bins if args.representation == "voxel_grid" else None,
+        decay_ns=round(args.decay_ms * 1e6) if args.representation == "time_surface" else None,
     )
 
 
@@ -508,6 +522,18 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--frames", type=int, default=30, help="frames per take (3 video frames apart)")
     sy.add_argument("--seed", type=int, default=0)
     sy.add_argument("--raw", action="store_true", help="also write 1408x1408 fisheye frames and calibration")
+    sy.add_argument(
+        "--events",
+        action="store_true",
+        help="event takes instead of images: rendered at a high rate, turned into events by a simulator, "
+        "written per split as EventPacket (evt3) bags under OUT/events with their take index",
+    )
+    sy.add_argument(
+        "--renders-per-frame",
+        type=int,
+        default=10,
+        help="--events: renders per 30 fps video frame for the simulator (10: 300 Hz)",
+    )
 
     tr = command(
         "train",

@@ -12,8 +12,16 @@ camera_info has distortion are rectified here with OpenCV maps built once per ca
 would); `rectify: false` for images that are rectified already. The inputs take the sensor-data QoS of
 camera drivers, the outputs are reliable; both can be overridden with
 `qos_overrides.<topic>.<publisher|subscription>.<policy>` parameters. Every output carries the input
-image's header; 3D joints are in the camera's optical frame (x right, y down,
-z forward, metres). Bad frames are answered empty, counted in /diagnostics and logged (throttled).
+image's header; 3D joints are in the camera's optical frame (x right, y down, z forward, metres). Bad
+frames are answered empty, counted in /diagnostics and logged (throttled).
+
+Event cameras (`input`): `event_packets` takes `events` (event_camera_msgs/EventPacket, any encoding
+`events.decode` knows; reliable, as decoding runs from one packet to the next), decodes each packet in
+arrival order and cuts windows by event time (`events.windows`: `event_rate_hz` a second, or one per
+fixed count of events, as the model's card says); each window is a frame, answered with the window's end
+as its stamp. `event_frames` takes representations already drawn, `32FC<n>` images on `image`. Event
+models (their card names the representation) see these in place of images; the camera is the latest
+camera_info, or without one a 65-degree field of view across the sensor.
 """
 
 from __future__ import annotations
@@ -39,22 +47,26 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from hand_pose_core.bags.messages import NANOSECONDS, calibration_from_info, stamp_ns
+from hand_pose_core.bags.messages import NANOSECONDS, calibration_from_info, decode_event_frame, stamp_ns
 from hand_pose_core.bags.names import (
     CAMERA_INFO_INPUT,
     DIAGNOSTICS_TOPIC,
     ESTIMATOR_NODE,
+    EVENTS_INPUT,
     HANDS_OUTPUT,
     IMAGE_INPUT,
     MARKERS_OUTPUT,
     OVERLAY_OUTPUT,
 )
 from hand_pose_core.errors import InputError
+from hand_pose_core.events.representations import to_rgb
+from hand_pose_core.events.windows import EventStream, EventWindow
 from hand_pose_core.geometry.aria import AriaUndistorter
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, PinholeCamera, Turn
 from hand_pose_core.geometry.rectify import Rectifier, rectifier_for
 from hand_pose_core.geometry.skeleton import HAND_SIDES
 from hand_pose_core.live.drawing import draw_skeleton
+from hand_pose_core.live.photos import default_focal
 from hand_pose_core.live.pipeline import LOCALISATIONS, TUNABLE, FrameResult, HandPosePipeline, PipelineConfig
 from hand_pose_core.runtime.bundled import model_or_bundled
 from hand_pose_core.runtime.engines import BACKENDS
@@ -67,6 +79,7 @@ NODE_NAME = ESTIMATOR_NODE
 CAMERA_SOURCES = ("camera_info", "aria")
 TRANSPORTS = ("raw", "compressed")  # image_transport's names: sensor_msgs/Image, or CompressedImage
 MODES = ("world", "lifter", "potter")
+INPUTS = ("image", "event_frames", "event_packets")
 NEW_RECORDING_GAP_NS = NANOSECONDS  # a jump in stamps (or a step back) starts fresh tracks
 DIAGNOSTICS_PERIOD_S = 1.0
 LOG_THROTTLE_S = 5.0
@@ -75,6 +88,7 @@ CAMERA_INFO_FLOWING_NS = NANOSECONDS  # camera infos stamped within a second of 
 CAMERA_INFO_HISTORY = 60  # calibrations kept by stamp, for pairing (two seconds of a 30 Hz camera)
 OUTPUT_QOS = QoSProfile(depth=10)  # reliable: consumers (RViz, recorders) must not miss hands
 OVERRIDABLE = QoSOverridingOptions.with_default_policies()
+EVENT_PACKET_DEPTH = 1000  # a second of a driver's 1 kHz packets
 
 
 PARAMETERS = (
@@ -82,6 +96,20 @@ PARAMETERS = (
         "autostart",
         True,
         "configure and activate at start; false: wait for a lifecycle manager (or `ros2 lifecycle set`)",
+    ),
+    Parameter(
+        "input",
+        "image",
+        "image: camera images; event_packets: event_camera_msgs/EventPacket on events, cut into windows by "
+        "event time; event_frames: event representations as 32FC<n> images on image. Events need event "
+        "models (localisation detector, mode lifter or potter; the bundled event models by default)",
+        choices=INPUTS,
+    ),
+    Parameter(
+        "event_rate_hz",
+        30.0,
+        "event_packets with time windows: windows (outputs) per second of event time",
+        floats=(0.1, 1000.0),
     ),
     Parameter(
         "camera_source",
@@ -201,6 +229,7 @@ class Counters:
     frames_skipped: int = 0  # received = processed + skipped + dropped (+ the one frame in flight)
     hands_skipped: int = 0
     camera_infos_refused: int = 0
+    event_packets_refused: int = 0
     reasons: Counter = field(default_factory=Counter)  # skipped frames by reason
     last_skip: str = ""
     window_received: int = 0
@@ -209,6 +238,14 @@ class Counters:
     dropped_before_window: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     pipeline_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WindowFrame:
+    """A window of events, as the worker takes it: stamped at the window's end in ROS time."""
+
+    header: Header
+    window: EventWindow
 
 
 class HandPoseEstimator(LifecycleNode):
@@ -235,7 +272,10 @@ class HandPoseEstimator(LifecycleNode):
         self.lock = threading.Lock()
         self.window_start = time.monotonic()
         self.last_stamp: int | None = None
-        self.slot: LatestFrameSlot[Image | CompressedImage] = LatestFrameSlot()
+        self.slot: LatestFrameSlot[Image | CompressedImage | WindowFrame] = LatestFrameSlot()
+        self.events: EventStream | None = None
+        self.event_packet_type: type | None = None
+        self.default_camera_warned = False
         self.worker: threading.Thread | None = None
         self.subscriptions_: list = []
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -248,6 +288,7 @@ class HandPoseEstimator(LifecycleNode):
         """Load the models (the slow part of starting) and create the publishers."""
         try:
             self.pipeline = self._load_pipeline()
+            self._check_event_input()
             if self.settings["camera_source"] == "aria":
                 path = Path(self.settings["aria_calibration"])
                 self.undistorter = AriaUndistorter.from_file(path, orientation=self.rotation)
@@ -278,6 +319,18 @@ class HandPoseEstimator(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe: frames flow from now on."""
+        if self.event_packet_type is not None:
+            self.events = EventStream(self.pipeline.events, self.settings["event_rate_hz"])
+            self.subscriptions_.append(
+                self.create_subscription(
+                    self.event_packet_type,
+                    EVENTS_INPUT,
+                    self._on_event_packet,
+                    # Every packet matters (decoding state runs from one to the next): reliable and deep.
+                    QoSProfile(depth=EVENT_PACKET_DEPTH),
+                    qos_overriding_options=OVERRIDABLE,
+                )
+            )
         if self.undistorter is None:
             self.subscriptions_.append(
                 self.create_subscription(
@@ -291,15 +344,18 @@ class HandPoseEstimator(LifecycleNode):
         compressed = self.settings["image_transport"] == "compressed"
         # As image_transport does: the base name is resolved (and remapped), then /compressed appended.
         image_topic = self.resolve_topic_name(IMAGE_INPUT) + ("/compressed" if compressed else "")
-        self.subscriptions_.append(
-            self.create_subscription(
-                CompressedImage if compressed else Image,
-                image_topic,
-                self._on_image,
-                qos_profile_sensor_data,
-                qos_overriding_options=OVERRIDABLE,
+        if self.event_packet_type is not None:
+            image_topic = self.resolve_topic_name(EVENTS_INPUT)
+        else:
+            self.subscriptions_.append(
+                self.create_subscription(
+                    CompressedImage if compressed else Image,
+                    image_topic,
+                    self._on_image,
+                    qos_profile_sensor_data,
+                    qos_overriding_options=OVERRIDABLE,
+                )
             )
-        )
         source = (
             f"Aria calibration {self.settings['aria_calibration']}"
             if self.undistorter
@@ -331,10 +387,39 @@ class HandPoseEstimator(LifecycleNode):
         self.stop()
         return TransitionCallbackReturn.SUCCESS
 
+    def _check_event_input(self) -> None:
+        """Event input needs event models and, for packets, the event_camera_msgs package."""
+        value = self.settings
+        if value["input"] == "image":
+            if self.pipeline.events is not None:
+                raise InputError(
+                    f"the models see events ({self.pipeline.events.describe()}): set input to event_packets "
+                    "or event_frames"
+                )
+            return
+        if self.pipeline.events is None:
+            raise InputError(f"input {value['input']} needs event models; these see RGB images")
+        if value["input"] == "event_packets":
+            try:
+                from event_camera_msgs.msg import EventPacket
+            except ImportError as exc:
+                raise InputError(
+                    "input event_packets needs the event_camera_msgs package (`make` builds it into .venv; "
+                    f"on ROS: apt install ros-jazzy-event-camera-msgs): {exc}"
+                ) from None
+            self.event_packet_type = EventPacket
+
     def _load_pipeline(self) -> HandPosePipeline:
-        """The models named by the parameters; the bundled ones where empty."""
+        """The models named by the parameters; the bundled ones where empty (event models for events)."""
         value = self.settings
         mode = value["mode"]
+        events = value["input"] != "image"
+        if events and (value["localisation"] != "detector" or mode == "world"):
+            raise InputError(
+                f"input {value['input']} needs localisation detector and mode lifter or potter (MediaPipe's "
+                "models see RGB images)"
+            )
+        suffix = "_events" if events else ""
         config = PipelineConfig(
             value["localisation"],
             value["detect_every"],
@@ -347,9 +432,11 @@ class HandPoseEstimator(LifecycleNode):
         )
         detector = config.localisation == "detector"
         return HandPosePipeline.load(
-            model_or_bundled(value[f"{mode}_model"], mode) if mode != "world" else None,
+            model_or_bundled(value[f"{mode}_model"], mode + suffix * (mode == "potter"))
+            if mode != "world"
+            else None,
             BENCHMARK_CAMERA,  # replaced by the real camera before the first frame is processed
-            model_or_bundled(value["detector_model"], "detector") if detector else None,
+            model_or_bundled(value["detector_model"], "detector" + suffix) if detector else None,
             config,
             palm_model=value["palm_model"] or None,
             landmark_model=value["landmark_model"] or None,
@@ -424,6 +511,24 @@ class HandPoseEstimator(LifecycleNode):
             self.counters.window_received += 1
         self.slot.put(message)
 
+    def _on_event_packet(self, packet: object) -> None:
+        """Decode the packet here, in arrival order (decoding is vectorised: about a millisecond for a
+        driver's packet); each window it completes is a frame for the worker."""
+        try:
+            windows = self.events.add(packet)
+        except Exception as exc:  # a packet the decoder cannot take: counted, the stream goes on
+            with self.lock:
+                self.counters.event_packets_refused += 1
+                self.counters.last_skip = f"event packet: {type(exc).__name__}: {exc}"
+            self.get_logger().warning(
+                f"event packet refused: {type(exc).__name__}: {exc}", throttle_duration_sec=LOG_THROTTLE_S
+            )
+            return
+        for window in windows:
+            header = Header(frame_id=packet.header.frame_id)
+            header.stamp.sec, header.stamp.nanosec = divmod(self.events.stamp_ns(window), NANOSECONDS)
+            self._on_image(WindowFrame(header, window))
+
     # ---------------------------------------------------------------------------------------- worker
 
     def _work(self) -> None:
@@ -458,6 +563,8 @@ class HandPoseEstimator(LifecycleNode):
         if changes:
             pipeline.tune(**{name: value for name, value in changes.items() if name in TUNABLE})
         stamp = stamp_ns(message.header.stamp)
+        if self.settings["input"] != "image":
+            return self._process_events(message, stamp)
         rectifier = None
         if self.undistorter is None:
             calibrated = self._calibration_for(stamp)
@@ -483,6 +590,46 @@ class HandPoseEstimator(LifecycleNode):
                 image = rectifier.rectify(image)
         except InputError as exc:
             return FrameResult(), None, f"image: {exc}"
+        return self._run(image, stamp)
+
+    def _process_events(
+        self, message: WindowFrame | Image, stamp: int
+    ) -> tuple[FrameResult, np.ndarray | None, str | None]:
+        """A window of events drawn as the models' representation, or an event frame as it came."""
+        try:
+            if isinstance(message, WindowFrame):
+                window = message.window
+                frame = self.pipeline.events.render(window.events, window.end_ns)
+            else:
+                frame = decode_event_frame(
+                    message.encoding, message.height, message.width, message.step, message.data,
+                    message.is_bigendian,
+                )  # fmt: skip
+        except InputError as exc:
+            return FrameResult(), None, f"events: {exc}"
+        camera = self._event_camera(frame.shape[1], frame.shape[0])
+        if camera != self.pipeline.camera:
+            self.pipeline.set_camera(camera)
+        return self._run(frame, stamp)
+
+    def _event_camera(self, width: int, height: int) -> PinholeCamera:
+        """The latest camera_info's camera when it fits the sensor; otherwise a 65-degree field of view
+        across it (said once in the log)."""
+        with self.calibration_arrived:
+            latest = next(reversed(self.calibrations.values()), None)
+        if latest is not None and (latest[0].width, latest[0].height) == (width, height):
+            return latest[0]
+        if not self.default_camera_warned:
+            self.default_camera_warned = True
+            self.get_logger().warning(
+                f"no camera_info for the {width}x{height} event sensor: assuming a 65-degree field of view "
+                "(metric depth is only as right as that guess)"
+            )
+        return PinholeCamera.linear(width, height, default_focal(width, height))
+
+    def _run(self, image: np.ndarray, stamp: int) -> tuple[FrameResult, np.ndarray, str | None]:
+        """The pipeline on one frame (image or event frame), the hands it cannot place left out."""
+        pipeline = self.pipeline
         if self.last_stamp is not None and not 0 <= stamp - self.last_stamp <= NEW_RECORDING_GAP_NS:
             pipeline.reset()
         self.last_stamp = stamp
@@ -534,7 +681,9 @@ class HandPoseEstimator(LifecycleNode):
         self.markers.publish(markers)
         # Drawing costs the worker time: only for someone who listens.
         if image is not None and self.publish_overlay and self.overlay.get_subscription_count() > 0:
-            canvas = PILImage.fromarray(image).convert("RGB")
+            events = self.pipeline.events
+            picture = to_rgb(image, events.kind) if events is not None else image
+            canvas = PILImage.fromarray(picture).convert("RGB")
             for hand in result.hands:
                 draw_skeleton(canvas, hand.keypoints, hand.side, hand.box)
             self.overlay.publish(image_message(np.asarray(canvas), header))
@@ -584,6 +733,7 @@ class HandPoseEstimator(LifecycleNode):
                 "frames skipped": str(counters.frames_skipped),
                 "hands skipped": str(counters.hands_skipped),
                 "camera_info refused": str(counters.camera_infos_refused),
+                **(self._event_values(counters) if self.events is not None else {}),
                 "skipped by reason": ", ".join(f"{k}: {n}" for k, n in counters.reasons.items()),
                 "last skip": counters.last_skip,
                 "backend": self.backend,
@@ -610,6 +760,14 @@ class HandPoseEstimator(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)
+
+    def _event_values(self, counters: Counters) -> dict[str, str]:
+        report = self.events.decoder.report
+        return {
+            "event packets": str(report.packets),
+            "event packets refused": str(counters.event_packets_refused),
+            "events decoded": report.describe(),
+        }
 
     def stop(self) -> None:
         self.slot.close()

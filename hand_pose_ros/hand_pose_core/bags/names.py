@@ -12,6 +12,7 @@ ESTIMATOR_NODE = "hand_pose_estimator"
 # The node's inputs and outputs, relative to its namespace.
 IMAGE_INPUT = "image"
 CAMERA_INFO_INPUT = "camera_info"
+EVENTS_INPUT = "events"  # event cameras' packets (event_camera_msgs/EventPacket)
 HANDS_OUTPUT = "hands"
 MARKERS_OUTPUT = "markers"
 OVERLAY_OUTPUT = "overlay"

@@ -1,17 +1,17 @@
-"""The annotated frames of an annotation file, and where their pixels come from: the images as the
-release lays them out, or (for event cameras) a representation of the events before each frame."""
+"""The annotated frames of an annotation file, their images as the release lays them out, and their
+times."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from hand_pose_core.egoexo.formats import Annotations, FrameAnnotation, image_path
-from hand_pose_core.events.representations import EventRepresentation
+from hand_pose_core.egoexo.formats import Annotations, FrameAnnotation
+
+VIDEO_FPS = 30.0  # the takes' video frame rate
 
 
 @dataclass(frozen=True)
@@ -42,33 +42,7 @@ def read_image(path: Path) -> np.ndarray | None:
         return None
 
 
-class FrameSource(Protocol):
-    """The pixels of a split's annotated frames: RGB images (`events` None), or the event representation
-    `events` of the window that ends at each frame."""
-
-    events: EventRepresentation | None
-
-    def read(self, split: str, take_name: str, frame_number: int) -> np.ndarray | None:
-        """The frame, or None when it cannot be read."""
-
-    def where(self, split: str, take_name: str, frame_number: int) -> str:
-        """Where the frame comes from, for messages."""
-
-
-@dataclass(frozen=True)
-class ImageFolder:
-    """The release's undistorted images: `<root>/<split>/<take_name>/<frame:06d>.jpg`."""
-
-    root: Path
-    events: None = None
-
-    def read(self, split: str, take_name: str, frame_number: int) -> np.ndarray | None:
-        return read_image(image_path(self.root, split, take_name, frame_number))
-
-    def where(self, split: str, take_name: str, frame_number: int) -> str:
-        return str(image_path(self.root, split, take_name, frame_number))
-
-
-def frame_source(frames: Path | FrameSource | None) -> FrameSource | None:
-    """A frame source from an image folder's path (or the source itself, or None)."""
-    return ImageFolder(Path(frames)) if isinstance(frames, (str, Path)) else frames
+def frame_time_ns(frame_number: float) -> int:
+    """The time of a (possibly fractional) video frame of a take in ns from the take's start: the
+    release's frame numbers count 30 fps video frames."""
+    return round(frame_number * 1e9 / VIDEO_FPS)

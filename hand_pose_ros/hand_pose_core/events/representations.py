@@ -85,6 +85,20 @@ class EventRepresentation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """E.g. "lnes over 50 ms", "voxel_grid (5 bins) over 20000 events", for messages and model cards."""
+        window = (
+            f"{self.window_ns / 1e6:g} ms" if self.window_ns is not None else f"{self.window_events} events"
+        )
+        detail = (
+            f" ({self.bins} bins)"
+            if self.bins
+            else f" (decay {self.decay_ns / 1e6:g} ms)"
+            if self.decay_ns
+            else ""
+        )
+        return f"{self.kind}{detail} over {window}"
+
     @classmethod
     def from_dict(cls, data: Any, where: str = "event representation") -> EventRepresentation:
         """The representation a checkpoint or model card recorded; InputError naming `where` if it is

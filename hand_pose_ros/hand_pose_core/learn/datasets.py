@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
 from hand_pose_core.egoexo.formats import Annotations, FrameAnnotation, HandAnnotation, HandRecord
-from hand_pose_core.egoexo.frames import FrameRecord, FrameSource, frame_source
+from hand_pose_core.egoexo.frames import FrameRecord
 from hand_pose_core.egoexo.metrics import hand_label
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.representations import EventRepresentation
@@ -30,6 +30,7 @@ from hand_pose_core.geometry.crop import (
 )
 from hand_pose_core.geometry.skeleton import FINGER_JOINTS, FINGERS, FINGERTIPS, HAND_SIDES, NUM_JOINTS
 from hand_pose_core.live.detection import pixels_to_fractions, resize_event_frame, resize_frame
+from hand_pose_core.live.offline import FrameSource, frame_source
 from hand_pose_core.models.normalization import JointNormalizer, KeypointNormalizer
 from hand_pose_core.synth.generator import PALM_CENTRE, PALM_CENTRE_SPREAD, SKIN_TONES, frame_mask
 from hand_pose_core.synth.render import Canvas, Lighting, Surface, draw_capsule, scene_background

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from hand_pose_core.atomic import ensure_dir
 from hand_pose_core.egoexo.baselines import mean_pose, predict_mean_pose
 from hand_pose_core.egoexo.formats import Annotations, Predictions, annotation_path, load_annotations
-from hand_pose_core.egoexo.frames import FrameSource, select_frames
+from hand_pose_core.egoexo.frames import select_frames
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.representations import EventRepresentation
@@ -54,7 +54,7 @@ from hand_pose_core.learn.datasets import (
 )
 from hand_pose_core.learn.losses import detector_loss, masked_mse
 from hand_pose_core.live.detection import DetectionScores, decode_detections
-from hand_pose_core.live.offline import annotated_frames, run_pipeline
+from hand_pose_core.live.offline import FrameSource, annotated_frames, run_pipeline
 from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
 from hand_pose_core.models.checkpoints import (
     LoadedModel,
@@ -107,7 +107,6 @@ class TrainOptions:
     model_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     precision: str = "auto"  # a key of AUTOCAST, or auto
-
 
     def frame_source(self) -> Path | FrameSource | None:
         """Where the training frames come from: the image folder, or the event take bags."""

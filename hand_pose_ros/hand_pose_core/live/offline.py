@@ -1,5 +1,6 @@
 """The pipeline over the frames of an annotation file: `hand-pose infer`, training's validation and the
-INT8 accuracy cost all predict annotated hands this one way.
+INT8 accuracy cost all predict annotated hands this one way. The frames' pixels come from a frame
+source: the release's image folder, or (event cameras) event take bags drawn as a representation.
 
 Benchmark mode (`given` boxes) predicts every annotated hand from its box or 2D keypoints. Detector mode
 predicts the annotated hands the detector finds; with 2D ground truth at hand it also scores the
@@ -12,14 +13,16 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from hand_pose_core.egoexo.formats import Annotations, Predictions
-from hand_pose_core.egoexo.frames import FrameRecord, FrameSource, frame_source, select_frames
+from hand_pose_core.egoexo.formats import Annotations, Predictions, image_path
+from hand_pose_core.egoexo.frames import FrameRecord, read_image, select_frames
 from hand_pose_core.egoexo.metrics import evaluate, hand_label
 from hand_pose_core.errors import InputError
+from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.live.detection import DetectionScores
 from hand_pose_core.live.pipeline import GivenHand, HandPosePipeline
 
@@ -43,6 +46,38 @@ class PipelineRun:
             if self.frame_seconds
             else float("nan")
         )
+
+
+class FrameSource(Protocol):
+    """The pixels of a split's annotated frames: RGB images (`events` None), or the event representation
+    `events` of the window that ends at each frame."""
+
+    events: EventRepresentation | None
+
+    def read(self, split: str, take_name: str, frame_number: int) -> np.ndarray | None:
+        """The frame, or None when it cannot be read."""
+
+    def where(self, split: str, take_name: str, frame_number: int) -> str:
+        """Where the frame comes from, for messages."""
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """The release's undistorted images: `<root>/<split>/<take_name>/<frame:06d>.jpg`."""
+
+    root: Path
+    events: None = None
+
+    def read(self, split: str, take_name: str, frame_number: int) -> np.ndarray | None:
+        return read_image(image_path(self.root, split, take_name, frame_number))
+
+    def where(self, split: str, take_name: str, frame_number: int) -> str:
+        return str(image_path(self.root, split, take_name, frame_number))
+
+
+def frame_source(frames: Path | FrameSource | None) -> FrameSource | None:
+    """A frame source from an image folder's path (or the source itself, or None)."""
+    return ImageFolder(Path(frames)) if isinstance(frames, (str, Path)) else frames
 
 
 @dataclass(frozen=True)

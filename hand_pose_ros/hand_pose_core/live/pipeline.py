@@ -31,18 +31,18 @@ from pathlib import Path
 import numpy as np
 
 from hand_pose_core.errors import InputError
+from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, Orientation, PinholeCamera, Turn
 from hand_pose_core.geometry.crop import (
     CropWindow,
     box_is_usable,
+    crop_input,
     is_mirrored,
     keypoint_box,
     mirror_crop,
-    crop_input,
     mirror_joints,
     warp_crop,
 )
-from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.geometry.placement import solve_translation
 from hand_pose_core.geometry.skeleton import HAND_SIDES, NUM_JOINTS
 from hand_pose_core.live.detection import Detection, decode_detections, frame_input

@@ -16,6 +16,8 @@ BUNDLED_FILES = {
     "potter": "potter_tiny_synth.onnx",
     "lifter": "lifter_synth.onnx",
     "detector": "detector_synth.onnx",
+    "detector_events": "detector_events_synth.onnx",
+    "potter_events": "potter_tiny_events_synth.onnx",
     "palm_detector": "mediapipe_palm_detection_full.onnx",
     "hand_landmarks": "mediapipe_hand_landmark_full.onnx",
     "palm_detector_lite": "mediapipe_palm_detection_lite.onnx",

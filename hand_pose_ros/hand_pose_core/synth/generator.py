@@ -14,10 +14,12 @@ import functools
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -37,6 +39,7 @@ from hand_pose_core.egoexo.formats import (
     image_path,
     write_annotations,
 )
+from hand_pose_core.egoexo.frames import VIDEO_FPS
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry import aria
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, PinholeCamera
@@ -54,7 +57,6 @@ from hand_pose_core.synth.handmodel import (
 from hand_pose_core.synth.render import Canvas, Lighting, draw_disc, draw_hand, scene_background
 
 FRAME_STEP = 3  # annotated frames are mostly 3 apart in the release (30 fps video)
-VIDEO_FPS = 30.0
 JPEG_QUALITY = 92
 # Parallel rendering starts one process per this many takes (at most one per core): below twice this
 # many, one process renders them all, as starting processes would cost more than it saves.
@@ -383,33 +385,28 @@ def _render_take(job: tuple[Path, SynthConfig, int, str]) -> TakeAnnotation:
     return take
 
 
-def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResult:
-    """Generate a dataset under `out` (deterministic for a seed); returns what it wrote.
-
-    Takes are rendered in parallel, one process per core: each take has its own random generator, so
-    the bytes do not depend on how many processes run."""
-    root = ensure_dir(Path(out))
-    calibration_json = aria.synthetic_device_calibration()
-    splits = split_of_takes(config.takes)
-    takes: dict[str, dict[str, TakeAnnotation]] = {split: {} for split in SPLITS}
-    result = SynthResult(root, {})
-    start = time.perf_counter()
-    bar = tqdm(total=config.takes * config.frames, desc="synth frames", unit="frame", disable=not progress)
-    jobs = [(root, config, index, split) for index, split in enumerate(splits)]
+def render_takes(render: Callable[[tuple], Any], jobs: list[tuple], bar: tqdm, frames: int) -> Iterator[Any]:
+    """`render(job)` for every job, in order, in parallel (one process per core) when there are enough
+    jobs; the bar advances `frames` per job. Each take has its own random generator, so the results do not
+    depend on how many processes run."""
     workers = min(os.cpu_count() or 1, len(jobs) // TAKES_PER_WORKER)
     with contextlib.ExitStack() as stack:
         if workers > 1:
             # forked: rendering needs numpy, SciPy and Pillow only, and the caller's script is not run again
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("fork")))
-            rendered = pool.map(_render_take, jobs)
+            rendered = pool.map(render, jobs)
         else:
-            rendered = map(_render_take, jobs)
-        for (_, _, _, split), take in zip(jobs, rendered, strict=True):
-            takes[split][take.take_uid] = take
-            result.frames_written += len(take.frames)
-            bar.update(config.frames)
+            rendered = map(render, jobs)
+        for result in rendered:
+            bar.update(frames)
+            yield result
     bar.close()
-    result.seconds = time.perf_counter() - start
+
+
+def write_split_annotations(
+    root: Path, takes: dict[str, dict[str, TakeAnnotation]], result: SynthResult
+) -> None:
+    """Each split's annotation file in the release layout (test: boxes only, and the private file with 3D)."""
     for split in SPLITS:
         annotations = Annotations(takes[split], f"synthetic {split}")
         result.annotations[split] = annotations
@@ -418,6 +415,25 @@ def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResu
         result.files.append(
             write_annotations(annotations, annotation_path(root, split), boxes_only=split == "test")
         )
+
+
+def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResult:
+    """Generate a dataset under `out` (deterministic for a seed); returns what it wrote."""
+    root = ensure_dir(Path(out))
+    calibration_json = aria.synthetic_device_calibration()
+    splits = split_of_takes(config.takes)
+    takes: dict[str, dict[str, TakeAnnotation]] = {split: {} for split in SPLITS}
+    result = SynthResult(root, {})
+    start = time.perf_counter()
+    bar = tqdm(total=config.takes * config.frames, desc="synth frames", unit="frame", disable=not progress)
+    jobs = [(root, config, index, split) for index, split in enumerate(splits)]
+    for (_, _, _, split), take in zip(
+        jobs, render_takes(_render_take, jobs, bar, config.frames), strict=True
+    ):
+        takes[split][take.take_uid] = take
+        result.frames_written += len(take.frames)
+    result.seconds = time.perf_counter() - start
+    write_split_annotations(root, takes, result)
     if config.raw:
         result.files.append(
             aria.write_device_calibration(calibration_json, root / "raw" / "device_calibration.json")

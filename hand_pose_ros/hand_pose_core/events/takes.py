@@ -1,0 +1,149 @@
+"""Event take bags: synthetic event takes written as EventPacket bags with their take index, and the
+annotated frames of such bags as model inputs (training, `hand-pose infer` and `eval-bag`).
+
+A split's bag holds every take's events as EVT3 packets on `EVENTS_TOPIC` (`PACKET_NS` each, stamped at
+their end), and on `TAKES_TOPIC` the take index. Take k's events are stamped from its start
+START_NS + k x TAKE_GAP_NS (the packets' `time_base`; the EVT3 times count from it, so the 24-bit clock
+never wraps within a take), and an annotated frame's stamp is that plus its scene time, frame_number / 30
+s. Those stamps lie on the live node's 30 Hz window grid (`events.windows`), so the node answers every
+annotated frame with a window that ends exactly there, and `bag2json` maps its outputs back to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hand_pose_core.bags.names import TAKES_TOPIC
+from hand_pose_core.bags.takes import (
+    START_NS,
+    STRING_TYPE,
+    TAKE_GAP_NS,
+    TYPESTORE,
+    BagContents,
+    BagWriter,
+    TakeIndex,
+    read_take_index,
+)
+from hand_pose_core.egoexo.formats import TakeAnnotation
+from hand_pose_core.egoexo.frames import frame_time_ns
+from hand_pose_core.errors import InputError
+from hand_pose_core.events.arrays import Events
+from hand_pose_core.events.bags import (
+    EVENT_FRAME,
+    EVENT_PACKET_TYPE,
+    EVENTS_TOPIC,
+    PACKET_NS,
+    choose_event_topic,
+    event_packet,
+    read_event_packets,
+)
+from hand_pose_core.events.evt3 import Evt3Encoder
+from hand_pose_core.events.representations import EventRepresentation
+
+
+def take_start_ns(take_index: int) -> int:
+    return START_NS + take_index * TAKE_GAP_NS
+
+
+def write_event_take_bag(takes: list[tuple[TakeAnnotation, Events]], out: Path) -> int:
+    """Takes (one split's, in order: each annotation with its events, t from the take's start) as an
+    event take bag at `out` (a new folder); returns the number of packets."""
+    index = TakeIndex({annotation.take_uid: annotation.take_name for annotation, _ in takes}, {})
+    packets = 0
+    with BagWriter(out) as bag:
+        for number, (annotation, events) in enumerate(takes):
+            start = take_start_ns(number)
+            for frame_number in annotation.frames:
+                index.frames[start + frame_time_ns(frame_number)] = (annotation.take_uid, frame_number)
+            packets += _write_take(bag, events, start, packets)
+        first = min(index.frames, default=START_NS)
+        bag.write(TAKES_TOPIC, STRING_TYPE, first - 1, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
+    return packets
+
+
+def _write_take(bag: BagWriter, events: Events, start_ns: int, seq: int) -> int:
+    """One take's events (t from the take's start) as packets whose time_base is `start_ns`."""
+    encoder = Evt3Encoder()
+    windows = np.unique(events.t // PACKET_NS)
+    for offset, window in enumerate(windows.tolist()):
+        first, last = np.searchsorted(events.t, [window * PACKET_NS, (window + 1) * PACKET_NS])
+        part = Events(
+            events.width,
+            events.height,
+            events.x[first:last],
+            events.y[first:last],
+            events.t[first:last],
+            events.p[first:last],
+        )
+        end = start_ns + (window + 1) * PACKET_NS
+        message = event_packet(part, encoder.encode(part), end, seq + offset, EVENT_FRAME, time_base=start_ns)
+        bag.write(EVENTS_TOPIC, EVENT_PACKET_TYPE, end, message)
+    return len(windows)
+
+
+@dataclass
+class EventTakeBag:
+    """One split's event take bag, decoded: each take's events (stamped from its start) and the index."""
+
+    path: Path
+    index: TakeIndex
+    events: dict[str, Events]  # by take name
+
+    @classmethod
+    def read(cls, path: Path) -> EventTakeBag:
+        """Every event of the bag's one event topic, cut into takes by the index's stamps."""
+        index = read_take_index(path)
+        contents = BagContents(Path(path))
+        topic = choose_event_topic(path, None)
+        parts = [events for _, _, events in read_event_packets(path, {topic}, contents, {})]
+        if contents.problems:
+            raise InputError(contents.problems[0])
+        if not parts:
+            raise InputError(f"{path}: no events on {topic}")
+        stream = Events.concatenate(parts, parts[0].width, parts[0].height)
+        stamps: dict[str, list[int]] = {}
+        for stamp, (take_uid, _) in index.frames.items():
+            stamps.setdefault(index.takes[take_uid], []).append(stamp)
+        events = {}
+        for name, take_stamps in stamps.items():
+            # A take's events lie within TAKE_GAP_NS of its frames, and takes lie TAKE_GAP_NS apart.
+            first = min(take_stamps) - TAKE_GAP_NS // 2
+            events[name] = stream.between(first, max(take_stamps) + 1)
+        return cls(Path(path), index, events)
+
+
+class EventTakeFrames:
+    """A frame source (`egoexo.frames.FrameSource`) over the event take bags `<root>/<split>` of
+    `hand-pose synth --events`: each annotated frame is `events` drawn over the window ending at its
+    stamp. A split's bag is read once, on first use."""
+
+    def __init__(self, root: Path, events: EventRepresentation) -> None:
+        self.root, self.events = Path(root), events
+        self._bags: dict[str, EventTakeBag] = {}
+        self._stamps: dict[str, dict[tuple[str, int], int]] = {}
+
+    def bag(self, split: str) -> EventTakeBag:
+        if split not in self._bags:
+            path = self.root / split
+            if not path.exists():
+                raise InputError(
+                    f"{path}: no event take bag for the {split} split (hand-pose synth --events)"
+                )
+            bag = self._bags[split] = EventTakeBag.read(path)
+            self._stamps[split] = {
+                (bag.index.takes[uid], number): stamp for stamp, (uid, number) in bag.index.frames.items()
+            }
+        return self._bags[split]
+
+    def read(self, split: str, take_name: str, frame_number: int) -> np.ndarray | None:
+        bag = self.bag(split)
+        stamp = self._stamps[split].get((take_name, frame_number))
+        if stamp is None or take_name not in bag.events:
+            return None
+        return self.events.render(bag.events[take_name], stamp)
+
+    def where(self, split: str, take_name: str, frame_number: int) -> str:
+        return f"{self.root / split} take {take_name} frame {frame_number}"
