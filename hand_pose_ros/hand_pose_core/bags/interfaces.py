@@ -1,9 +1,11 @@
-"""Our message types in `rosbags`, registered from the installed .msg files of `hand_pose_msgs`.
+"""Message types rosbags does not ship, registered in `rosbags` from their .msg files.
 
-The .msg files are the one definition: colcon installs them under `share/hand_pose_msgs/msg` (into
-.venv when `make` builds them, into a workspace's install folder on a ROS machine), and the bag tools
-read them from there (`hand_pose_core.installed`), so a bag written by the node and one read here agree
-on every field.
+The .msg files are the one definition. `hand_pose_msgs` and `event_camera_msgs` are interface packages
+colcon installs under `share/<package>/msg` (into .venv when `make` builds them, into a workspace's
+install folder or /opt/ros from apt on a ROS machine), and the bag tools read them from there
+(`hand_pose_core.installed`), so a bag written by the node and one read here agree on every field.
+`dvs_msgs` (older event camera drivers) is only read from bags: its .msg text ships in
+`hand_pose_core/events/dvs_msgs`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from hand_pose_core.errors import InputError
 from hand_pose_core.installed import share_folders
 
 MESSAGE_PACKAGE = "hand_pose_msgs"
+INSTALLED_PACKAGES = (MESSAGE_PACKAGE, "event_camera_msgs")
+SHIPPED_PACKAGES = {"dvs_msgs": Path(__file__).resolve().parents[1] / "events" / "dvs_msgs"}
 
 
 def message_files(package: str = MESSAGE_PACKAGE) -> list[Path]:
-    """The package's installed .msg files (from the first share folder that has them)."""
+    """The package's .msg files: shipped ones, or the installed ones from the first share folder that
+    has them."""
+    if package in SHIPPED_PACKAGES:
+        return sorted(SHIPPED_PACKAGES[package].glob("*.msg"))
     for share in share_folders(package):
         files = sorted((share / "msg").glob("*.msg"))
         if files:
@@ -40,3 +47,10 @@ def register_messages(typestore: Typestore, package: str = MESSAGE_PACKAGE) -> N
     for path in files:
         types.update(get_types_from_msg(path.read_text(), f"{package}/msg/{path.stem}"))
     typestore.register(types)
+
+
+def register_for(typestore: Typestore, msgtype: str) -> None:
+    """Register `msgtype`'s package in `typestore` when it is one of those above (others: nothing)."""
+    package = msgtype.split("/", 1)[0]
+    if package in INSTALLED_PACKAGES or package in SHIPPED_PACKAGES:
+        register_messages(typestore, package)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from hand_pose_core.atomic import ensure_dir
 from hand_pose_core.bags.integrity import add_chunk_checksums, mcap_topics, read_mcap
-from hand_pose_core.bags.interfaces import MESSAGE_PACKAGE, register_messages
+from hand_pose_core.bags.interfaces import register_for
 from hand_pose_core.bags.messages import NANOSECONDS, camera_from_info, decode_image, encoding_of, stamp_ns
 from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, HANDS_TYPE, IMAGE_TOPIC, OPTICAL_FRAME, TAKES_TOPIC
 from hand_pose_core.egoexo.formats import Annotations, FrameAnnotation, Predictions
@@ -49,9 +49,8 @@ FRAME_PERIOD_NS = 33_333_333  # 30 fps video frames
 
 
 def known_type(msgtype: str) -> str:
-    """`msgtype`, with our own messages registered in TYPESTORE first when it is one of them."""
-    if msgtype.startswith(f"{MESSAGE_PACKAGE}/"):
-        register_messages(TYPESTORE)
+    """`msgtype`, registered in TYPESTORE first when it is one of the packages rosbags does not ship."""
+    register_for(TYPESTORE, msgtype)
     return msgtype
 
 
