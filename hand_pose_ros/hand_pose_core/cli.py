@@ -84,7 +84,7 @@ def _synth(args: argparse.Namespace) -> None:
 
     config = SynthConfig(args.takes, args.frames, args.seed, args.raw)
     if args.events:
-        from hand_pose_core.synth.events import generate_events
+        from hand_pose_core.bags.event_takes import generate_events
 
         if args.raw:
             raise InputError("--raw is for image takes; an event take has no frames to distort")
@@ -117,6 +117,17 @@ def _report_skipped(skipped: list[tuple[str, str]] | dict[str, int], what: str =
         print(f"  {label}: {reason}")
 
 
+def _event_frames(args: argparse.Namespace):
+    """`--event-dir`'s event take bags seen through the representation asked for (None without it)."""
+    if args.event_dir is None:
+        return None
+    from hand_pose_core.bags.event_takes import EventTakeFrames
+
+    if args.image_dir is not None:
+        raise InputError("give --image-dir or --event-dir, not both")
+    return EventTakeFrames(args.event_dir, event_representation(args))
+
+
 def _train(args: argparse.Namespace) -> None:
     from hand_pose_core.learn.training import TrainOptions, train
     from hand_pose_core.models.potter import PotterConfig
@@ -142,8 +153,7 @@ def _train(args: argparse.Namespace) -> None:
         max_minutes=args.max_minutes,
         schedule=args.schedule,
         mirror_left=args.mirror_left,
-        event_dir=args.event_dir,
-        events=event_representation(args) if args.event_dir is not None else None,
+        event_frames=_event_frames(args),
         model_options=dataclasses.asdict(PotterConfig.tiny()) if args.tiny else {},
         precision=args.precision,
     )

@@ -83,8 +83,10 @@ def read_bag_events(path: Path, topic: str | None = None) -> BagEvents:
     return BagEvents(topic, events, decoder.report, contents.problems)
 
 
-def event_packet(events: Events, data: bytes, stamp: int, seq: int, frame_id: str) -> object:
-    """A rosbags EventPacket of EVT3 bytes, stamped `stamp` ns, time_base 0."""
+def event_packet(
+    events: Events, data: bytes, stamp: int, seq: int, frame_id: str, time_base: int = 0
+) -> object:
+    """A rosbags EventPacket of EVT3 bytes, stamped `stamp` ns (time_base 0, as metavision_driver)."""
     types = TYPESTORE.types
     time = types["builtin_interfaces/msg/Time"](sec=stamp // NANOSECONDS, nanosec=stamp % NANOSECONDS)
     return types[known_type(EVENT_PACKET_TYPE)](
@@ -92,7 +94,7 @@ def event_packet(events: Events, data: bytes, stamp: int, seq: int, frame_id: st
         height=events.height,
         width=events.width,
         seq=seq,
-        time_base=0,
+        time_base=time_base,
         encoding="evt3",
         is_bigendian=False,
         events=np.frombuffer(data, np.uint8),

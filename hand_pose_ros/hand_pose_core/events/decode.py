@@ -86,6 +86,7 @@ class EventDecoder:
     def __init__(self) -> None:
         self.report = DecodeReport()
         self._evt3 = Evt3State()
+        self._time_base: int | None = None
         self._last_t: int | None = None
 
     def decode(self, packet: object) -> Events:
@@ -140,10 +141,11 @@ class EventDecoder:
         words = data[:whole].view(f"{order}u{word_size}")
         if encoding == "mono":
             return _mono(words, width, height, int(packet.time_base))
+        time_base = int(packet.time_base)
+        if time_base != self._time_base:  # a new time origin: the sensor's clock (and stream) restarted
+            self._evt3, self._time_base = Evt3State(), time_base
         counts = Evt3Counts()
-        events = decode_evt3_words(
-            words.astype(np.uint16), self._evt3, width, height, int(packet.time_base), counts
-        )
+        events = decode_evt3_words(words.astype(np.uint16), self._evt3, width, height, time_base, counts)
         self.report.without_state += counts.without_state
         self.report.time_wraps += counts.wraps
         return events

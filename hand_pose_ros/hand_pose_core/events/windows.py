@@ -20,7 +20,6 @@ from fractions import Fraction
 
 import numpy as np
 
-from hand_pose_core.bags.messages import stamp_ns
 from hand_pose_core.events.arrays import Events
 from hand_pose_core.events.decode import EventDecoder
 from hand_pose_core.events.representations import EventRepresentation
@@ -120,7 +119,8 @@ class EventStream:
         events = self.decoder.decode(packet)
         if self.offset_ns is None and len(events):
             sensor_clock = getattr(packet, "encoding", None) is not None and not int(packet.time_base)
-            self.offset_ns = stamp_ns(packet.header.stamp) - int(events.t[-1]) if sensor_clock else 0
+            stamp = packet.header.stamp
+            self.offset_ns = stamp.sec * 10**9 + stamp.nanosec - int(events.t[-1]) if sensor_clock else 0
         return self.windows.add(events)
 
     def stamp_ns(self, window: EventWindow) -> int:

@@ -41,7 +41,6 @@ from hand_pose_core.egoexo.frames import select_frames
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.representations import EventRepresentation
-from hand_pose_core.events.takes import EventTakeFrames
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 from hand_pose_core.geometry.crop import is_mirrored, mirror_joints
 from hand_pose_core.learn.datasets import (
@@ -100,21 +99,25 @@ class TrainOptions:
     max_minutes: float | None = None
     schedule: str = "constant"  # or "cosine"
     mirror_left: bool = False  # POTTER: mirror left hands (see hand_pose_core.geometry.crop)
-    # Event cameras: POTTER or the detector on this representation of the event take bags in event_dir
-    # (`hand-pose synth --events`) instead of images.
-    event_dir: Path | None = None
-    events: EventRepresentation | None = None
+    # Event cameras: POTTER or the detector on these event frames (e.g. the event take bags of
+    # `hand-pose synth --events`, drawn as a representation) instead of image_dir's images.
+    event_frames: FrameSource | None = None
     model_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     precision: str = "auto"  # a key of AUTOCAST, or auto
 
     def frame_source(self) -> Path | FrameSource | None:
-        """Where the training frames come from: the image folder, or the event take bags."""
-        if self.event_dir is None:
+        """Where the training frames come from: the image folder, or the event frames."""
+        if self.event_frames is None:
             return self.image_dir
         if self.model == "lifter":
-            raise InputError("the lifter takes 2D keypoints: train it without event takes")
-        return EventTakeFrames(self.event_dir, self.events)
+            raise InputError("the lifter takes 2D keypoints: train it without event frames")
+        return self.event_frames
+
+    @property
+    def events(self) -> EventRepresentation | None:
+        """The event representation the model is trained on (None: RGB images)."""
+        return self.event_frames.events if self.event_frames is not None else None
 
 
 @dataclass
@@ -197,7 +200,7 @@ def _initial_model(options: TrainOptions, train: Annotations) -> LoadedModel:
         if loaded.name == "lifter" and loaded.inputs is None:
             loaded.inputs = KeypointNormalizer.fit(train)
         return loaded
-    channels = {"in_chans": options.events.channels} if options.event_dir is not None else {}
+    channels = {"in_chans": options.events.channels} if options.events is not None else {}
     model = build_model(options.model, **options.model_options, **channels)
     if options.init_cls is not None:
         if options.model != "potter":
@@ -216,8 +219,9 @@ def _initial_model(options: TrainOptions, train: Annotations) -> LoadedModel:
         )
     inputs = KeypointNormalizer.fit(train) if options.model == "lifter" else None
     targets = JointNormalizer.fit(train, options.mirror_left) if options.model != "detector" else None
-    events = options.events if options.event_dir is not None else None
-    return LoadedModel(options.model, model, targets, inputs, mirror_left=options.mirror_left, events=events)
+    return LoadedModel(
+        options.model, model, targets, inputs, mirror_left=options.mirror_left, events=options.events
+    )
 
 
 class Objective(nn.Module):

@@ -11,33 +11,26 @@ frame (at 0 at the earliest), so that the first annotated frame has a window of 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from hand_pose_core.atomic import ensure_dir
-from hand_pose_core.egoexo.formats import SPLITS, TakeAnnotation
+from hand_pose_core.egoexo.formats import TakeAnnotation
 from hand_pose_core.egoexo.frames import VIDEO_FPS, frame_time_ns
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.arrays import Events
 from hand_pose_core.events.simulate import SimulatorSettings, simulate_events
-from hand_pose_core.events.takes import write_event_take_bag
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 from hand_pose_core.synth.generator import (
     FRAME_STEP,
     SynthConfig,
-    SynthResult,
     TakeScene,
     annotate_frame,
     frame_mask,
-    render_takes,
     split_of_takes,
     start_take,
-    write_split_annotations,
 )
 
 RENDERS_PER_VIDEO_FRAME = 10  # 300 renders/s: joints move at most about 2 px between renders
@@ -96,41 +89,3 @@ def _renders(
         image, _ = scene.render_at(frame_number / VIDEO_FPS)
         image[~valid_mask] = 0
         yield frame_time_ns(frame_number), image
-
-
-def _render_job(job: tuple[SynthConfig, int, int]) -> EventTake:
-    config, index, renders_per_frame = job
-    return render_event_take(config, index, renders_per_frame)
-
-
-def generate_events(
-    out: Path, config: SynthConfig, renders_per_frame: int = RENDERS_PER_VIDEO_FRAME, progress: bool = True
-) -> SynthResult:
-    """A synthetic data set as an event camera sees it, under `out`: the annotation files in the release
-    layout (as `generate` writes them) and each split's takes as an event take bag `out/events/<split>`
-    (`events.takes`); deterministic for a seed."""
-    root = ensure_dir(Path(out))
-    for split in SPLITS:
-        if (root / "events" / split).exists():
-            raise InputError(f"{root / 'events' / split}: already exists; give a new output folder")
-    result = SynthResult(root, {})
-    start = time.perf_counter()
-    bar = tqdm(
-        total=config.takes * config.frames, desc="synth event takes", unit="frame", disable=not progress
-    )
-    jobs = [(config, index, renders_per_frame) for index in range(config.takes)]
-    by_split: dict[str, list[EventTake]] = {split: [] for split in SPLITS}
-    for take in render_takes(_render_job, jobs, bar, config.frames):
-        by_split[take.split].append(take)
-        result.frames_written += take.renders
-    result.seconds = time.perf_counter() - start
-    write_split_annotations(
-        root,
-        {split: {t.annotation.take_uid: t.annotation for t in takes} for split, takes in by_split.items()},
-        result,
-    )
-    for split, takes in by_split.items():
-        path = root / "events" / split
-        write_event_take_bag([(take.annotation, take.events) for take in takes], path)
-        result.files.append(path)
-    return result

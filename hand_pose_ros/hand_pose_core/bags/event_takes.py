@@ -1,5 +1,5 @@
-"""Event take bags: synthetic event takes written as EventPacket bags with their take index, and the
-annotated frames of such bags as model inputs (training, `hand-pose infer` and `eval-bag`).
+"""Event take bags: synthetic event takes (`hand-pose synth --events`) written as EventPacket bags with
+their take index, and the annotated frames of such bags as model inputs (training and `eval-bag`).
 
 A split's bag holds every take's events as EVT3 packets on `EVENTS_TOPIC` (`PACKET_NS` each, stamped at
 their end), and on `TAKES_TOPIC` the take index. Take k's events are stamped from its start
@@ -11,11 +11,23 @@ annotated frame with a window that ends exactly there, and `bag2json` maps its o
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from hand_pose_core.atomic import ensure_dir
+from hand_pose_core.bags.events import (
+    EVENT_FRAME,
+    EVENT_PACKET_TYPE,
+    EVENTS_TOPIC,
+    PACKET_NS,
+    choose_event_topic,
+    event_packet,
+    read_event_packets,
+)
 from hand_pose_core.bags.names import TAKES_TOPIC
 from hand_pose_core.bags.takes import (
     START_NS,
@@ -27,21 +39,14 @@ from hand_pose_core.bags.takes import (
     TakeIndex,
     read_take_index,
 )
-from hand_pose_core.egoexo.formats import TakeAnnotation
+from hand_pose_core.egoexo.formats import SPLITS, TakeAnnotation
 from hand_pose_core.egoexo.frames import frame_time_ns
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.arrays import Events
-from hand_pose_core.events.bags import (
-    EVENT_FRAME,
-    EVENT_PACKET_TYPE,
-    EVENTS_TOPIC,
-    PACKET_NS,
-    choose_event_topic,
-    event_packet,
-    read_event_packets,
-)
 from hand_pose_core.events.evt3 import Evt3Encoder
 from hand_pose_core.events.representations import EventRepresentation
+from hand_pose_core.synth.events import RENDERS_PER_VIDEO_FRAME, EventTake, render_event_take
+from hand_pose_core.synth.generator import SynthConfig, SynthResult, render_takes, write_split_annotations
 
 
 def take_start_ns(take_index: int) -> int:
@@ -147,3 +152,41 @@ class EventTakeFrames:
 
     def where(self, split: str, take_name: str, frame_number: int) -> str:
         return f"{self.root / split} take {take_name} frame {frame_number}"
+
+
+def _render_job(job: tuple[SynthConfig, int, int]) -> EventTake:
+    config, index, renders_per_frame = job
+    return render_event_take(config, index, renders_per_frame)
+
+
+def generate_events(
+    out: Path, config: SynthConfig, renders_per_frame: int = RENDERS_PER_VIDEO_FRAME, progress: bool = True
+) -> SynthResult:
+    """A synthetic data set as an event camera sees it, under `out`: the annotation files in the release
+    layout (as `generate` writes them) and each split's takes as an event take bag `out/events/<split>`
+    (this module); deterministic for a seed."""
+    root = ensure_dir(Path(out))
+    for split in SPLITS:
+        if (root / "events" / split).exists():
+            raise InputError(f"{root / 'events' / split}: already exists; give a new output folder")
+    result = SynthResult(root, {})
+    start = time.perf_counter()
+    bar = tqdm(
+        total=config.takes * config.frames, desc="synth event takes", unit="frame", disable=not progress
+    )
+    jobs = [(config, index, renders_per_frame) for index in range(config.takes)]
+    by_split: dict[str, list[EventTake]] = {split: [] for split in SPLITS}
+    for take in render_takes(_render_job, jobs, bar, config.frames):
+        by_split[take.split].append(take)
+        result.frames_written += take.renders
+    result.seconds = time.perf_counter() - start
+    write_split_annotations(
+        root,
+        {split: {t.annotation.take_uid: t.annotation for t in takes} for split, takes in by_split.items()},
+        result,
+    )
+    for split, takes in by_split.items():
+        path = root / "events" / split
+        write_event_take_bag([(take.annotation, take.events) for take in takes], path)
+        result.files.append(path)
+    return result
