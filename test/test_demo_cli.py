@@ -30,7 +30,8 @@ def test_synth_command_refuses_too_few_takes(tmp_path, run_cli):
 
 @pytest.mark.slow
 def test_reduced_demo_runs_the_node_end_to_end(tmp_path):
-    """`make demo` with a take of 6 frames: every output there, the metrics finite and plausible."""
+    """`make demo` with a take of 6 frames (and an event take of 3): every output there, the metrics finite
+    and plausible."""
     out = tmp_path / "demo"
     summary = run_demo(out, frames=6)
     report = json.loads((out / "report.json").read_text())
@@ -58,3 +59,16 @@ def test_reduced_demo_runs_the_node_end_to_end(tmp_path):
     assert latency["frames"] == 6 and 0 < latency["p50"] <= latency["p99"]
     assert "onnxruntime" in latency["backend"] or "tensorrt" in latency["backend"]
     assert (out / "pred.json").is_file() and (out / "summary.json").is_file()
+    # event cameras: the synthetic event take (3 annotated frames) played as EVT3 packets, every annotated
+    # frame answered by a window ending at its stamp, and the real recording's windows (2.08 s at 30 Hz)
+    events = summary.events
+    assert events.frames == 3 and events.windows >= 9 and events.hands_found > 0
+    assert 0 < events.relative_mpjpe < 0.7 * summary.mean_pose_mpjpe
+    synthetic_overlays = {path.stem for path in (out / "event_overlay" / "synthetic").glob("*.png")}
+    assert len(synthetic_overlays) == events.windows  # every window, the annotated frames by number
+    assert sum(name.isdigit() and len(name) == 6 for name in synthetic_overlays) == 3
+    assert 55 <= events.real_windows <= 63
+    real_overlays = sorted((out / "event_overlay" / "test_events_1").glob("*.png"))
+    assert len(real_overlays) == events.real_windows
+    with Image.open(real_overlays[0]) as image:
+        assert image.size == (640, 480)

@@ -223,7 +223,7 @@ def test_estimator_is_a_lifecycle_node_in_the_namespace_with_remapped_inputs():
     assert launch.argument_of(keyword(estimator, "namespace")) == "namespace"
     remappings = keyword(estimator, "remappings").elts
     pairs = {launch.value(pair.elts[0]): launch.argument_of(pair.elts[1]) for pair in remappings}
-    assert pairs == {"image": "image", "camera_info": "camera_info"}
+    assert pairs == {"image": "image", "camera_info": "camera_info", "events": "events"}
     declared = launch.declared_arguments()
     assert (declared["image"], declared["camera_info"], declared["namespace"]) == ("image", "camera_info", "")
     assert not any(name.endswith("_topic") for name in estimator_defaults())  # topics are remapped

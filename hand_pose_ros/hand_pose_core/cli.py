@@ -299,6 +299,8 @@ def _bag2json(args: argparse.Namespace) -> None:
 
 def _eval_bag(args: argparse.Namespace) -> None:
     from hand_pose_core.atomic import ensure_dir
+    from hand_pose_core.bags.event_takes import event_bag_frames
+    from hand_pose_core.bags.events import event_topics
     from hand_pose_core.bags.takes import BagContents, bag_camera, bag_frames, read_take_index
     from hand_pose_core.egoexo.formats import load_annotations, write_predictions
     from hand_pose_core.egoexo.metrics import evaluate
@@ -308,16 +310,22 @@ def _eval_bag(args: argparse.Namespace) -> None:
 
     truth = load_annotations(args.gt)
     config = PipelineConfig("detector", args.detect_every, args.min_score)
+    events = bool(event_topics(args.bag))
     pipeline = HandPosePipeline.load(
         model_or_bundled(args.checkpoint, "lifter"),
         bag_camera(args.bag),
-        model_or_bundled(args.detector, "detector"),
+        model_or_bundled(args.detector, "detector_events" if events else "detector"),
         config,
         backend=args.backend,
         threads=args.threads,
     )
     contents = BagContents(args.bag)
-    frames = bag_frames(args.bag, truth, contents)
+    if events and pipeline.events is None:
+        raise InputError(f"{args.bag} is an event take bag: give event models (these see RGB images)")
+    if events:
+        frames = event_bag_frames(args.bag, truth, pipeline.events)
+    else:
+        frames = bag_frames(args.bag, truth, contents)
     total = len(read_take_index(args.bag).frames)
     run = run_pipeline(pipeline, frames, absolute=True, truth=truth, total=total)
     _check_bag_problems(contents.problems, args.keep_readable)
@@ -729,18 +737,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev_bag = command(
         "eval-bag",
         _eval_bag,
-        "Run the live pipeline (the detector) over a take bag's images and score it.",
+        "Run the live pipeline (the detector) over a take bag's images, or an event take bag's windows "
+        "(`synth --events`; event models), and score it.",
         "engines",
         "presence",
         "tracking",
     )
-    ev_bag.add_argument("bag", type=Path, help="a bag from `hand-pose egoexo2bag`")
+    ev_bag.add_argument("bag", type=Path, help="a bag from `hand-pose egoexo2bag` or `synth --events`")
     ev_bag.add_argument("--gt", type=Path, required=True, help="ground truth with 3D for the bag's frames")
     ev_bag.add_argument("--keep-readable", action="store_true", help=KEEP_READABLE_HELP)
     ev_bag.add_argument(
         "--checkpoint", type=Path, help="POTTER or lifter model file (default: the bundled lifter)"
     )
-    ev_bag.add_argument("--detector", type=Path, help="detector model file (default: the bundled one)")
+    ev_bag.add_argument(
+        "--detector", type=Path, help="detector model file (default: the bundled one, for images or events)"
+    )
     ev_bag.add_argument(
         "--out", type=Path, default=Path("out/eval_bag"), help="folder for pred.json and the report"
     )

@@ -1,4 +1,5 @@
-"""`bag_player`: plays a bag's images, camera infos and take index on their recorded topics.
+"""`bag_player`: plays a bag's images, camera infos, event packets and take index on their recorded
+topics.
 
 `ros2 bag play` for machines without rosbag2 (it reads MCAP and sqlite3 through `rosbags`). Real time by
 the bag's log times (scaled by `rate`), or in lockstep with the estimator: with `lockstep_topic` set (its
@@ -23,6 +24,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 
 from hand_pose_core.atomic import write_json_atomic
+from hand_pose_core.bags.events import EVENT_TYPES
 from hand_pose_core.bags.messages import NANOSECONDS, stamp_ns
 from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, IMAGE_TOPIC, TAKES_TOPIC
 from hand_pose_core.bags.takes import BagContents, read_raw, read_topics
@@ -31,6 +33,7 @@ from hand_pose_ros.messages import clock_message
 from hand_pose_ros.node_base import CLOCK_QOS, CLOCK_TOPIC, Parameter, declare_parameters, run_node
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+EVENTS_QOS = QoSProfile(depth=1000)  # reliable, as the estimator takes events: each packet matters
 MAX_PAUSE_S = 1.0  # gaps between takes are played as this at most
 
 
@@ -73,6 +76,7 @@ class BagPlayer(Node):
         if not self.bag.exists():
             raise InputError(f"{self.bag}: no such bag (set the bag parameter)")
         self.publishers_by_topic: dict = {}
+        self.event_topics: list[str] = []
         self.answered: set[int] = set()
         self.answer = threading.Condition()
         if self.lockstep_topic:
@@ -85,9 +89,14 @@ class BagPlayer(Node):
             self.answer.notify_all()
 
     def _publisher(self, topic: str, msgtype: str) -> None:
-        if topic in (IMAGE_TOPIC, CAMERA_INFO_TOPIC, TAKES_TOPIC):
+        if msgtype in EVENT_TYPES:
+            self.event_topics.append(topic)
+            qos = EVENTS_QOS
+        elif topic in (IMAGE_TOPIC, CAMERA_INFO_TOPIC, TAKES_TOPIC):
             qos = LATCHED if topic == TAKES_TOPIC else qos_profile_sensor_data
-            self.publishers_by_topic[topic] = self.create_publisher(message_class(msgtype), topic, qos)
+        else:
+            return
+        self.publishers_by_topic[topic] = self.create_publisher(message_class(msgtype), topic, qos)
 
     def _wait_for_subscriber(self, topic: str) -> None:
         deadline = time.monotonic() + self.wait_for_subscribers_s
@@ -100,13 +109,14 @@ class BagPlayer(Node):
                 time.sleep(0.05)
         time.sleep(0.5)  # let the matched endpoints finish discovery both ways
 
-    def play(self) -> tuple[int, int, list[str]]:
-        """Publish everything; returns (images sent, images without a lockstep answer, bag problems)."""
+    def play(self) -> tuple[int, int, int, list[str]]:
+        """Publish everything; returns (images sent, event packets sent, images without a lockstep answer,
+        bag problems)."""
         contents = BagContents(self.bag)
-        sent = unanswered = 0
+        sent = packets = unanswered = 0
         for topic, msgtype in read_topics(self.bag).items():
             self._publisher(topic, msgtype)
-        self._wait_for_subscriber(IMAGE_TOPIC)
+        self._wait_for_subscriber(self.event_topics[0] if self.event_topics else IMAGE_TOPIC)
         previous_time, previous_wall = None, time.monotonic()
         for raw in read_raw(self.bag, set(self.publishers_by_topic), contents):
             publisher = self.publishers_by_topic[raw.topic]
@@ -118,6 +128,7 @@ class BagPlayer(Node):
                 self.clock.publish(clock_message(raw.timestamp))
             if raw.topic != IMAGE_TOPIC:
                 publisher.publish(raw.data)
+                packets += raw.topic in self.event_topics
                 continue
             stamp = stamp_ns(raw.decode().header.stamp) if self.lockstep_topic else None
             start = time.perf_counter()
@@ -134,7 +145,7 @@ class BagPlayer(Node):
                 )
         if self.timings_file:
             write_json_atomic(Path(self.timings_file), {"round_trip_s": self.round_trips})
-        return sent, unanswered, contents.problems
+        return sent, packets, unanswered, contents.problems
 
     def _await_output(self, stamp: int) -> bool:
         with self.answer:
@@ -148,10 +159,13 @@ def _play(player: BagPlayer) -> int:
     executor.add_node(player)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    sent, unanswered, problems = player.play()
+    sent, packets, unanswered, problems = player.play()
     logger = player.get_logger()
     logger.info(
-        f"played {sent} images from {player.bag}" + (f", {unanswered} without output" if unanswered else "")
+        f"played {sent} images"
+        + (f" and {packets} event packets" if packets else "")
+        + f" from {player.bag}"
+        + (f", {unanswered} without output" if unanswered else "")
     )
     for problem in problems:
         logger.error(problem)

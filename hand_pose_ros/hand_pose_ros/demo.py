@@ -11,6 +11,10 @@
 5. The same node, with its defaults (MediaPipe Hands' models, world landmarks), on the two real Aria
    recordings in data/aria (bare hands, and gloved hands), through `aria_vrs_player`: overlays of the
    hands found, a 3D plot of them in the camera frame, and a line saying what was found.
+6. Event cameras: a synthetic event take (EVT3 packets in a bag) through the node with `input:
+   event_packets` and the bundled event models, scored the same way, with event-frame overlays; then
+   the real event recording data/events/test_events_1 (an arm swinging, no hands annotated) through the
+   same node: overlays, and a line saying what the synthetic-trained event models made of it.
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ import numpy as np
 from PIL import Image
 
 from hand_pose_core.atomic import ensure_dir, write_atomic, write_json_atomic
+from hand_pose_core.bags.event_takes import write_event_take_bag
+from hand_pose_core.bags.events import EVENTS_TOPIC
 from hand_pose_core.bags.messages import decode_image, stamp_ns
 from hand_pose_core.bags.names import (
+    CAMERA_INFO_TOPIC,
     DIAGNOSTICS_TOPIC,
     HANDS_OUTPUT,
     IMAGE_TOPIC,
@@ -44,13 +51,20 @@ from hand_pose_core.bags.takes import (
     write_take_bag,
 )
 from hand_pose_core.egoexo.baselines import mean_pose, predict_mean_pose
-from hand_pose_core.egoexo.formats import Annotations, annotation_path, load_annotations, write_predictions
+from hand_pose_core.egoexo.formats import (
+    Annotations,
+    annotation_path,
+    load_annotations,
+    write_annotations,
+    write_predictions,
+)
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.egoexo.report import format_table, plot_hands_3d, write_report
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.camera import Turn
 from hand_pose_core.live.drawing import contact_sheet
-from hand_pose_core.synth.generator import SynthConfig, generate
+from hand_pose_core.synth.events import EVENT_CAMERA, render_event_take
+from hand_pose_core.synth.generator import SynthConfig, generate, split_of_takes
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
 # The estimator runs in the root namespace: its relative outputs are these.
@@ -64,6 +78,19 @@ REAL_RECORDINGS = {
 }
 # The synthetic take is scored with the models trained on synthetic hands.
 SYNTHETIC_MODELS = {"localisation": "detector", "mode": "lifter"}
+# Event input: the bundled event models (detector on events, the lifter's 3D).
+EVENT_MODELS = {
+    "input": "event_packets",
+    "localisation": "detector",
+    "mode": "lifter",
+    "smoothing": False,
+    # Every window's overlay recorded: the demo's overlays are the event take as a video.
+    f"qos_overrides.{OVERLAY_TOPIC}.publisher.reliability": "reliable",
+}
+EVENT_REMAPS = {"events": EVENTS_TOPIC, "camera_info": CAMERA_INFO_TOPIC}
+REAL_EVENTS = REPOSITORY_DATA / "events" / "test_events_1"
+EVENT_RENDERS_PER_FRAME = 5
+EVENT_PLAY_RATE = 0.5  # the node keeps up at real time on 2 cores; half speed leaves room to spare
 NODE_START_S = 120.0
 # The recorder has matched the node's publishers when it says so; the node's side may lag a little.
 DISCOVERY_SETTLE_S = 1.0
@@ -88,6 +115,33 @@ class RealRecording:
 
 
 @dataclass
+class EventDemo:
+    """What the node made of event input: the synthetic event take, scored, and the real recording."""
+
+    frames: int  # annotated frames of the take
+    windows: int  # windows the node answered
+    hands_found: int
+    hands_annotated: int
+    report: dict
+    relative_mpjpe: float
+    real_windows: int
+    real_hands: int
+    real_windows_with_hands: int
+
+    def lines(self, mean_pose_mpjpe: float) -> list[str]:
+        return [
+            f"synthetic event take: {self.windows} windows answered, {self.frames} annotated frames; hands "
+            f"published at them: {self.hands_found}; annotated: {self.hands_annotated}",
+            f"events, camera frame: MPJPE {self.report['mpjpe']:.2f} mm, PA-MPJPE "
+            f"{self.report['pa_mpjpe']:.2f} mm; wrist-relative MPJPE {self.relative_mpjpe:.2f} mm (the mean "
+            f"training pose: {mean_pose_mpjpe:.2f} mm)",
+            f"real events, {REAL_EVENTS.name} (an arm swinging, no hand annotations): {self.real_windows} "
+            f"windows, {self.real_hands} hands in {self.real_windows_with_hands} of them (models trained on "
+            "synthetic events only: on real events they are not to be trusted)",
+        ]
+
+
+@dataclass
 class DemoSummary:
     frames: int
     hands_found: int
@@ -98,6 +152,7 @@ class DemoSummary:
     latency_ms: dict[str, float]
     backend: str
     real: list[RealRecording]
+    events: EventDemo
     seconds: float
 
     def lines(self) -> list[str]:
@@ -110,6 +165,7 @@ class DemoSummary:
             f"latency image -> hands p50 {self.latency_ms['p50']:.1f} ms, "
             f"p99 {self.latency_ms['p99']:.1f} ms; backend {self.backend}",
             *(recording.line() for recording in self.real),
+            *self.events.lines(self.mean_pose_mpjpe),
             f"demo took {self.seconds:.0f} s",
         ]
 
@@ -125,7 +181,7 @@ def _run_node(
         node = group.start(
             node_command("hand_pose_ros.estimator", parameters | {"publish_overlay": True}, remaps)
         )
-        node.wait_for("active: images from", NODE_START_S)
+        node.wait_for("active: ", NODE_START_S)
         recorder.wait_for(f"recording {OVERLAY_TOPIC}", NODE_START_S)
         time.sleep(DISCOVERY_SETTLE_S)
         playing = group.start(player)
@@ -159,6 +215,17 @@ def _last_diagnostics(bag: Path) -> dict[str, str]:
     return values
 
 
+def _relative(predictions: dict) -> dict:
+    """Camera-frame predictions made wrist-relative, to score them against the mean pose."""
+    return {
+        take: {
+            frame: {side: joints - joints[0] for side, joints in hands.items()}
+            for frame, hands in by_frame.items()
+        }
+        for take, by_frame in predictions.items()
+    }
+
+
 def _plot_frames(predictions: dict, truth: Annotations, path: Path, count: int = 4) -> Path:
     both = [
         (take, frame)
@@ -180,9 +247,10 @@ def run_demo(
 ) -> DemoSummary:
     start = time.perf_counter()
     out = ensure_dir(Path(out))
-    for stale in ("data", "take_bag", "recorded", "aria_recorded", "overlay", "aria_overlay"):
+    stale_folders = ("data", "take_bag", "recorded", "aria_recorded", "overlay", "aria_overlay")
+    for stale in (*stale_folders, "event_bag", "event_recorded", "event_overlay", "event_real"):
         shutil.rmtree(out / stale, ignore_errors=True)
-    print(f"[1/5] a synthetic take of {frames} raw Aria frames with its device calibration", flush=True)
+    print(f"[1/6] a synthetic take of {frames} raw Aria frames with its device calibration", flush=True)
     data = out / "data"
     generate(data, SynthConfig(takes=3, frames=frames, seed=seed, raw=True), progress=False)
     truth = load_annotations(annotation_path(data, DEMO_SPLIT, public=False))
@@ -190,7 +258,7 @@ def run_demo(
     bag = out / "take_bag"
     write_take_bag(truth, data / "raw", DEMO_SPLIT, bag, camera=None, progress=False)
 
-    print("[2/5] hand_pose_estimator on the bag (bag_player in lockstep, bag_recorder)", flush=True)
+    print("[2/6] hand_pose_estimator on the bag (bag_player in lockstep, bag_recorder)", flush=True)
     env = ros_env()
     recording = out / "recorded"
     topics = [HANDS_TOPIC, TAKES_TOPIC, OVERLAY_TOPIC, DIAGNOSTICS_TOPIC]
@@ -201,7 +269,7 @@ def run_demo(
         env, recording, topics, aria, {"image": IMAGE_TOPIC}, node_command("hand_pose_ros.bag_player", player)
     )
 
-    print("[3/5] the recording -> benchmark JSON -> evaluation", flush=True)
+    print("[3/6] the recording -> benchmark JSON -> evaluation", flush=True)
     recorded = recorded_hands(recording)
     if recorded.problems:
         raise InputError(f"{recording}: {recorded.problems[0]}")
@@ -210,16 +278,9 @@ def run_demo(
     files = write_report(report, out)
     train = load_annotations(annotation_path(data, "train"))
     reference = evaluate(predict_mean_pose(mean_pose(train), truth), truth, offset=True)
-    relative = {
-        take: {
-            frame: {side: joints - joints[0] for side, joints in hands.items()}
-            for frame, hands in by_frame.items()
-        }
-        for take, by_frame in recorded.predictions.items()
-    }
-    relative_report = evaluate(relative, truth, offset=True, allow_missing=True)
+    relative_report = evaluate(_relative(recorded.predictions), truth, offset=True, allow_missing=True)
 
-    print("[4/5] overlays, 3D plot, latency", flush=True)
+    print("[4/6] overlays, 3D plot, latency", flush=True)
     index = read_take_index(bag)
     names = {stamp: f"{frame:06d}" for stamp, (_, frame) in index.frames.items()}
     overlays = _save_overlays(recording, out / "overlay", names)
@@ -251,9 +312,15 @@ def run_demo(
         )
     )
 
-    print("[5/5] the real Aria recordings through aria_vrs_player and the node", flush=True)
+    print("[5/6] the real Aria recordings through aria_vrs_player and the node", flush=True)
     real = [_real_recording(out, env, vrs, what) for vrs, what in real_recordings.items()]
     files += _plot_real_hands(real, out / "aria_hands_3d.png")
+
+    print(
+        "[6/6] event cameras: a synthetic event take, then a real event recording, through the node",
+        flush=True,
+    )
+    events = _event_demo(out, env, frames // 2, seed)
     summary = DemoSummary(
         frames=recorded.frames,
         hands_found=recorded.num_predicted,
@@ -264,13 +331,56 @@ def run_demo(
         latency_ms=latency,
         backend=backend,
         real=real,
+        events=events,
         seconds=time.perf_counter() - start,
     )
     write_json_atomic(out / "summary.json", {"lines": summary.lines()}, indent=1)
     print(format_table(report))
-    for path in [*files, out / "pred.json", out / "overlay", out / "aria_overlay"]:
+    for path in [*files, out / "pred.json", out / "overlay", out / "aria_overlay", out / "event_overlay"]:
         print(f"wrote {path}")
     return summary
+
+
+def _event_demo(out: Path, env: dict, frames: int, seed: int) -> EventDemo:
+    """The test take of a small synthetic set as an event camera sees it, played as EVT3 packets into the
+    node (windows cut by event time), its hands recorded and scored; then the real event recording."""
+    config = SynthConfig(takes=len(split_of_takes(3)), frames=frames, seed=seed)
+    take = render_event_take(config, split_of_takes(config.takes).index(DEMO_SPLIT), EVENT_RENDERS_PER_FRAME)
+    truth = Annotations({take.annotation.take_uid: take.annotation}, "the synthetic event take")
+    write_annotations(truth, out / "event_truth.json")
+    bag = out / "event_bag"
+    write_event_take_bag([(take.annotation, take.events)], EVENT_CAMERA, bag)
+    recording = out / "event_recorded"
+    player = node_command("hand_pose_ros.bag_player", {"bag": bag, "rate": EVENT_PLAY_RATE})
+    _run_node(env, recording, [HANDS_TOPIC, TAKES_TOPIC, OVERLAY_TOPIC], EVENT_MODELS, EVENT_REMAPS, player)
+    recorded = recorded_hands(recording)
+    if recorded.problems:
+        raise InputError(f"{recording}: {recorded.problems[0]}")
+    write_predictions(recorded.predictions, out / "event_pred.json")
+    names = {stamp: f"{frame:06d}" for stamp, (_, frame) in read_take_index(bag).frames.items()}
+    _save_overlays(recording, out / "event_overlay" / "synthetic", names)
+
+    real = out / "event_real"
+    player = node_command("hand_pose_ros.bag_player", {"bag": REAL_EVENTS, "rate": EVENT_PLAY_RATE})
+    _run_node(env, real, [HANDS_TOPIC, OVERLAY_TOPIC], EVENT_MODELS, {"events": EVENTS_TOPIC}, player)
+    windows = {}
+    for _, _, message in read_messages(real, {HANDS_TOPIC}, BagContents(real)):
+        windows[stamp_ns(message.header.stamp)] = len(message.hands)
+    real_names = {stamp: f"{number:03d}" for number, stamp in enumerate(sorted(windows))}
+    _save_overlays(real, out / "event_overlay" / REAL_EVENTS.name, real_names)
+    return EventDemo(
+        frames=recorded.frames,
+        windows=recorded.frames_with_output + recorded.between_frames,
+        hands_found=recorded.num_predicted,
+        hands_annotated=sum(truth.count_hands().values()),
+        report=evaluate(recorded.predictions, truth, allow_missing=True),
+        relative_mpjpe=evaluate(_relative(recorded.predictions), truth, offset=True, allow_missing=True)[
+            "mpjpe"
+        ],
+        real_windows=len(windows),
+        real_hands=sum(windows.values()),
+        real_windows_with_hands=sum(1 for count in windows.values() if count),
+    )
 
 
 def _real_recording(out: Path, env: dict, vrs: Path, what: str) -> RealRecording:

@@ -361,8 +361,9 @@ class HandPoseEstimator(LifecycleNode):
             if self.undistorter
             else self.resolve_topic_name(CAMERA_INFO_INPUT)
         )
+        what = "images" if self.event_packet_type is None else "event packets"
         self.get_logger().info(
-            f"active: images from {image_topic}, camera from {source}, "
+            f"active: {what} from {image_topic}, camera from {source}, "
             f"hands on {self.resolve_topic_name(HANDS_OUTPUT)}"
         )
         return super().on_activate(state)

@@ -2,9 +2,13 @@
 
     ros2 launch hand_pose_ros hand_pose.launch.py image:=/camera/image_rect camera_info:=/camera/camera_info
     ros2 launch hand_pose_ros hand_pose.launch.py namespace:=left_cam rotation:=portrait
+    ros2 launch hand_pose_ros hand_pose.launch.py input:=event_packets events:=/event_camera/events \
+        localisation:=detector mode:=lifter
 
-The estimator's topics are relative (`image`, `camera_info` in; `hands`, `markers`, `overlay` out), so
-`namespace` moves all of them and the `image` and `camera_info` arguments remap the inputs. It is a
+The estimator's topics are relative (`image`, `camera_info`, `events` in; `hands`, `markers`, `overlay`
+out), so `namespace` moves all of them and the `image`, `camera_info` and `events` arguments remap the
+inputs. With `input:=event_packets` it takes an event camera's packets (event_camera_msgs/EventPacket,
+as metavision_driver publishes them) and the bundled event models. It is a
 lifecycle node that configures and activates itself (autostart); other launch files can wait for it to
 become active (see aria_vrs.launch.py). Parameters come from config/hand_pose.yaml, keyed `/**` so that
 a renamed or namespaced node still gets them; the launch arguments below override the ones people change
@@ -58,6 +62,16 @@ def generate_launch_description() -> LaunchDescription:
                 "camera_info",
                 default_value="camera_info",
                 description="sensor_msgs/CameraInfo of the camera (camera_source camera_info; remapping)",
+            ),
+            DeclareLaunchArgument(
+                "events",
+                default_value="events",
+                description="event_camera_msgs/EventPacket topic (input event_packets; remapping)",
+            ),
+            DeclareLaunchArgument(
+                "input",
+                default_value="image",
+                description="image | event_packets (an event camera's packets) | event_frames (32FC images)",
             ),
             DeclareLaunchArgument(
                 "camera_source",
@@ -115,6 +129,7 @@ def generate_launch_description() -> LaunchDescription:
                 parameters=[
                     parameters_file,
                     {
+                        "input": _text("input"),
                         "camera_source": _text("camera_source"),
                         "aria_calibration": _text("aria_calibration"),
                         "rotation": _text("rotation"),
@@ -130,6 +145,7 @@ def generate_launch_description() -> LaunchDescription:
                 remappings=[
                     ("image", LaunchConfiguration("image")),
                     ("camera_info", LaunchConfiguration("camera_info")),
+                    ("events", LaunchConfiguration("events")),
                 ],
             ),
             Node(

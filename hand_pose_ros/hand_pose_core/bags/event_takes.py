@@ -12,6 +12,7 @@ annotated frame with a window that ends exactly there, and `bag2json` maps its o
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,9 @@ from hand_pose_core.bags.events import (
     event_packet,
     read_event_packets,
 )
-from hand_pose_core.bags.names import TAKES_TOPIC
+from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, TAKES_TOPIC
 from hand_pose_core.bags.takes import (
+    CAMERA_INFO_TYPE,
     START_NS,
     STRING_TYPE,
     TAKE_GAP_NS,
@@ -37,15 +39,19 @@ from hand_pose_core.bags.takes import (
     BagContents,
     BagWriter,
     TakeIndex,
+    bag_camera_info,
+    bag_header,
     read_take_index,
 )
-from hand_pose_core.egoexo.formats import SPLITS, TakeAnnotation
-from hand_pose_core.egoexo.frames import frame_time_ns
+from hand_pose_core.egoexo.formats import SPLITS, Annotations, FrameAnnotation, TakeAnnotation
+from hand_pose_core.egoexo.frames import FrameRecord, frame_time_ns
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.arrays import Events
 from hand_pose_core.events.evt3 import Evt3Encoder
 from hand_pose_core.events.representations import EventRepresentation
-from hand_pose_core.synth.events import RENDERS_PER_VIDEO_FRAME, EventTake, render_event_take
+from hand_pose_core.geometry.camera import PinholeCamera
+from hand_pose_core.live.offline import FrameInput
+from hand_pose_core.synth.events import EVENT_CAMERA, RENDERS_PER_VIDEO_FRAME, EventTake, render_event_take
 from hand_pose_core.synth.generator import SynthConfig, SynthResult, render_takes, write_split_annotations
 
 
@@ -53,14 +59,17 @@ def take_start_ns(take_index: int) -> int:
     return START_NS + take_index * TAKE_GAP_NS
 
 
-def write_event_take_bag(takes: list[tuple[TakeAnnotation, Events]], out: Path) -> int:
-    """Takes (one split's, in order: each annotation with its events, t from the take's start) as an
-    event take bag at `out` (a new folder); returns the number of packets."""
+def write_event_take_bag(takes: list[tuple[TakeAnnotation, Events]], camera: PinholeCamera, out: Path) -> int:
+    """Takes (one split's, in order: each annotation with its events, t from the take's start) of an
+    event camera as an event take bag at `out` (a new folder); returns the number of packets. The
+    camera's CameraInfo goes out once before each take's events, as a driver's would."""
     index = TakeIndex({annotation.take_uid: annotation.take_name for annotation, _ in takes}, {})
     packets = 0
     with BagWriter(out) as bag:
         for number, (annotation, events) in enumerate(takes):
             start = take_start_ns(number)
+            header = bag_header(start, EVENT_FRAME)
+            bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, start, bag_camera_info(header, camera))
             for frame_number in annotation.frames:
                 index.frames[start + frame_time_ns(frame_number)] = (annotation.take_uid, frame_number)
             packets += _write_take(bag, events, start, packets)
@@ -74,15 +83,7 @@ def _write_take(bag: BagWriter, events: Events, start_ns: int, seq: int) -> int:
     encoder = Evt3Encoder()
     windows = np.unique(events.t // PACKET_NS)
     for offset, window in enumerate(windows.tolist()):
-        first, last = np.searchsorted(events.t, [window * PACKET_NS, (window + 1) * PACKET_NS])
-        part = Events(
-            events.width,
-            events.height,
-            events.x[first:last],
-            events.y[first:last],
-            events.t[first:last],
-            events.p[first:last],
-        )
+        part = events.between(window * PACKET_NS, (window + 1) * PACKET_NS)
         end = start_ns + (window + 1) * PACKET_NS
         message = event_packet(part, encoder.encode(part), end, seq + offset, EVENT_FRAME, time_base=start_ns)
         bag.write(EVENTS_TOPIC, EVENT_PACKET_TYPE, end, message)
@@ -120,6 +121,18 @@ class EventTakeBag:
         return cls(Path(path), index, events)
 
 
+def event_bag_frames(path: Path, truth: Annotations, events: EventRepresentation) -> Iterator[FrameInput]:
+    """Each annotated frame of an event take bag as a pipeline input: `events` drawn over the window
+    ending at its stamp, with its ground-truth record (empty for a frame the truth does not have)."""
+    bag = EventTakeBag.read(path)
+    for stamp, (take_uid, frame_number) in sorted(bag.index.frames.items()):
+        name = bag.index.takes[take_uid]
+        take = truth.takes.get(take_uid)
+        frame = take.frames.get(frame_number) if take is not None else None
+        record = FrameRecord(take_uid, name, frame_number, frame or FrameAnnotation(frame_number))
+        yield FrameInput(record, events.render(bag.events[name], stamp))
+
+
 class EventTakeFrames:
     """A frame source (`egoexo.frames.FrameSource`) over the event take bags `<root>/<split>` of
     `hand-pose synth --events`: each annotated frame is `events` drawn over the window ending at its
@@ -135,7 +148,7 @@ class EventTakeFrames:
             path = self.root / split
             if not path.exists():
                 raise InputError(
-                    f"{path}: no event take bag for the {split} split (hand-pose synth --events)"
+                    f"{path}: no event take bag of the {split} split (`hand-pose synth --events`)"
                 )
             bag = self._bags[split] = EventTakeBag.read(path)
             self._stamps[split] = {
@@ -187,6 +200,6 @@ def generate_events(
     )
     for split, takes in by_split.items():
         path = root / "events" / split
-        write_event_take_bag([(take.annotation, take.events) for take in takes], path)
+        write_event_take_bag([(take.annotation, take.events) for take in takes], EVENT_CAMERA, path)
         result.files.append(path)
     return result

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hand_pose_core.bags.messages import NANOSECONDS
 from hand_pose_core.bags.takes import (
     TYPESTORE,
     BagContents,
     BagWriter,
+    bag_header,
     known_type,
     read_messages,
     read_topics,
@@ -87,10 +87,8 @@ def event_packet(
     events: Events, data: bytes, stamp: int, seq: int, frame_id: str, time_base: int = 0
 ) -> object:
     """A rosbags EventPacket of EVT3 bytes, stamped `stamp` ns (time_base 0, as metavision_driver)."""
-    types = TYPESTORE.types
-    time = types["builtin_interfaces/msg/Time"](sec=stamp // NANOSECONDS, nanosec=stamp % NANOSECONDS)
-    return types[known_type(EVENT_PACKET_TYPE)](
-        header=types["std_msgs/msg/Header"](stamp=time, frame_id=frame_id),
+    return TYPESTORE.types[known_type(EVENT_PACKET_TYPE)](
+        header=bag_header(stamp, frame_id),
         height=events.height,
         width=events.width,
         seq=seq,

@@ -114,11 +114,11 @@ def bag_camera_info(header, camera: PinholeCamera):
     )
 
 
-def bag_header(stamp: int):
-    """A rosbags std_msgs/Header at `stamp` ns in the RGB camera's optical frame."""
+def bag_header(stamp: int, frame_id: str = OPTICAL_FRAME):
+    """A rosbags std_msgs/Header at `stamp` ns (in the RGB camera's optical frame unless told)."""
     types = TYPESTORE.types
     time = types["builtin_interfaces/msg/Time"](sec=stamp // NANOSECONDS, nanosec=stamp % NANOSECONDS)
-    return types["std_msgs/msg/Header"](stamp=time, frame_id=OPTICAL_FRAME)
+    return types["std_msgs/msg/Header"](stamp=time, frame_id=frame_id)
 
 
 def bag_image(header, image: np.ndarray):

@@ -106,13 +106,13 @@ class TrainOptions:
     progress: bool = True
     precision: str = "auto"  # a key of AUTOCAST, or auto
 
+    def __post_init__(self) -> None:
+        if self.event_frames is not None and self.model == "lifter":
+            raise InputError("the lifter takes 2D keypoints: train it without event frames")
+
     def frame_source(self) -> Path | FrameSource | None:
         """Where the training frames come from: the image folder, or the event frames."""
-        if self.event_frames is None:
-            return self.image_dir
-        if self.model == "lifter":
-            raise InputError("the lifter takes 2D keypoints: train it without event frames")
-        return self.event_frames
+        return self.image_dir if self.event_frames is None else self.event_frames
 
     @property
     def events(self) -> EventRepresentation | None:
@@ -201,7 +201,7 @@ def _initial_model(options: TrainOptions, train: Annotations) -> LoadedModel:
             loaded.inputs = KeypointNormalizer.fit(train)
         return loaded
     channels = {"in_chans": options.events.channels} if options.events is not None else {}
-    model = build_model(options.model, **options.model_options, **channels)
+    model = build_model(options.model, **(options.model_options | channels))
     if options.init_cls is not None:
         if options.model != "potter":
             raise InputError("--init-cls loads POTTER-cls ImageNet weights: only for --model potter")
