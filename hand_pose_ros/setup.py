@@ -32,6 +32,7 @@ setup(
         "setuptools",
         "numpy>=1.26",
         "scipy>=1.11",
+        "numba>=0.60",  # compiles the EVT3 event decoder (events/evt3.py); 0.60 is the first for numpy 2
         "matplotlib>=3.8",
         "pillow>=10",
         "tqdm>=4.66",
