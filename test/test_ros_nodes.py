@@ -440,6 +440,7 @@ def test_node_interfaces_lifecycle_names_qos_typed_hands_and_live_tuning(tmp_pat
         ("min_score:=abc", "min_score"),
         ("mode:=crystal", "mode"),
         ("landmark_model:=/nowhere/landmarks.onnx", "/nowhere/landmarks.onnx: no such ONNX model"),
+        ("input:=event_packets", "needs localisation detector and mode lifter or potter"),
     ],
 )
 def test_bad_parameters_at_start_end_in_one_line_and_exit_code_2(parameter, message):

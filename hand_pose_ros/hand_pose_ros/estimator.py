@@ -59,6 +59,7 @@ from hand_pose_core.bags.names import (
     OVERLAY_OUTPUT,
 )
 from hand_pose_core.errors import InputError
+from hand_pose_core.events.evt3 import prepare_evt3_decoder
 from hand_pose_core.events.representations import to_rgb
 from hand_pose_core.events.windows import EventStream, EventWindow
 from hand_pose_core.geometry.aria import AriaUndistorter
@@ -409,6 +410,7 @@ class HandPoseEstimator(LifecycleNode):
                     f"on ROS: apt install ros-jazzy-event-camera-msgs): {exc}"
                 ) from None
             self.event_packet_type = EventPacket
+            prepare_evt3_decoder()  # compiled (or loaded from numba's cache) now, not on the first packet
 
     def _load_pipeline(self) -> HandPosePipeline:
         """The models named by the parameters; the bundled ones where empty (event models for events)."""

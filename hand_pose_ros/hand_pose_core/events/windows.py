@@ -4,8 +4,8 @@ Time windows end on a fixed grid in event time, round(k x 1e9 / rate) ns for who
 33,333,333.3 ns), so two runs over the same events give the same windows, and a take whose frames are
 stamped on that grid (`events.takes`) gets an output at every annotated frame. Fixed-count windows end
 after every `window_events` new events. A jump in event time of more than `NEW_RECORDING_GAP_NS` (or a
-step back) starts afresh: no empty windows for the gap, and the window says so, for the caller to reset
-its tracks.
+step back) starts afresh: no empty windows for the gap (the node resets its tracks on the same jump in
+its stamps).
 
 Stamps: a driver that sets `time_base` (or dvs_msgs, whose event times are ROS times) gives event times
 in ROS time. metavision_driver sends `time_base` 0, so its event times are the sensor's clock; the
@@ -31,7 +31,6 @@ NEW_RECORDING_GAP_NS = 1_000_000_000
 class EventWindow:
     end_ns: int  # the window's end in event time
     events: Events  # what the representation draws (the window's events)
-    new_recording: bool = False  # event time jumped before this window
 
 
 class EventWindows:
@@ -44,14 +43,13 @@ class EventWindows:
         self.next_k: int | None = None  # time windows: the next end is the k-th of the grid
         self.since_last = 0  # count windows: events since the last window
         self.last_t: int | None = None
-        self.jumped = False
 
     def add(self, events: Events) -> list[EventWindow]:
         """The windows that `events` (the stream's next decoded events, in time order) complete."""
         if not len(events):
             return []
         if self.last_t is not None and not 0 <= int(events.t[0]) - self.last_t <= NEW_RECORDING_GAP_NS:
-            self.buffer, self.next_k, self.since_last, self.jumped = None, None, 0, True
+            self.buffer, self.next_k, self.since_last = None, None, 0
         self.last_t = int(events.t[-1])
         parts = [events] if self.buffer is None else [self.buffer, events]
         self.buffer = Events.concatenate(parts, events.width, events.height)
@@ -88,9 +86,7 @@ class EventWindows:
         return windows
 
     def _window(self, end_ns: int) -> EventWindow:
-        window = EventWindow(end_ns, self.representation.window(self.buffer, end_ns), self.jumped)
-        self.jumped = False
-        return window
+        return EventWindow(end_ns, self.representation.window(self.buffer, end_ns))
 
     def _forget(self) -> None:
         """Drop the events no later window reaches."""
