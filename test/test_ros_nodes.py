@@ -14,11 +14,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import rclpy
 import yaml
 from conftest import DATA_DIR
 from mcap.records import Chunk
 from mcap.stream_reader import StreamReader
 from PIL import Image as PILImage
+from rclpy.parameter import Parameter as RosParameter
+from rclpy.qos import ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import Image
 
 from hand_pose_core.bags.interfaces import register_messages
 from hand_pose_core.bags.messages import decode_image
@@ -44,6 +49,7 @@ from hand_pose_core.geometry.skeleton import NUM_JOINTS
 from hand_pose_core.runtime.bundled import bundled_model
 from hand_pose_ros.estimator import PARAMETERS
 from hand_pose_ros.frame_slot import LatestFrameSlot
+from hand_pose_ros.node_base import own_copy
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
 
 SPLIT = "val"
@@ -315,6 +321,29 @@ def test_config_file_sets_exactly_the_declared_parameters():
     for name, value in values.items():
         assert type(value) is type(declared[name]), name  # ROS refuses a YAML value of another type
     assert all(parameter.description for parameter in PARAMETERS)
+
+
+def test_a_qos_override_stays_on_its_own_topic():
+    """rclpy writes a topic's QoS overrides into the profile object it is given: each topic gets its own
+    copy, or one override would change every topic created after it."""
+    context = rclpy.Context()
+    rclpy.init(context=context, args=[])
+    try:
+        override = RosParameter("qos_overrides./first.publisher.reliability", value="reliable")
+        node = rclpy.create_node("qos_probe", context=context, parameter_overrides=[override])
+        options = QoSOverridingOptions.with_default_policies()
+        first, second = (
+            node.create_publisher(
+                Image, name, own_copy(qos_profile_sensor_data), qos_overriding_options=options
+            )
+            for name in ("first", "second")
+        )
+        assert first.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+        assert second.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+        assert qos_profile_sensor_data.reliability == ReliabilityPolicy.BEST_EFFORT
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
 
 
 def test_latest_frame_slot_keeps_only_the_newest_and_counts_drops():

@@ -27,7 +27,7 @@ from hand_pose_core.bags.names import OPTICAL_FRAME
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.aria import RGB_LABEL, VrsFrame, vrs_frames
 from hand_pose_ros.messages import clock_message, image_message, make_header
-from hand_pose_ros.node_base import CLOCK_QOS, CLOCK_TOPIC, Parameter, declare_parameters, run_node
+from hand_pose_ros.node_base import CLOCK_QOS, CLOCK_TOPIC, Parameter, declare_parameters, own_copy, run_node
 
 NODE_NAME = "aria_vrs_player"
 # VRS stream label -> (topic, frame_id); the RGB frame_id comes from the `frame_id` parameter.
@@ -94,7 +94,7 @@ class AriaVrsPlayer(Node):
         overridable = QoSOverridingOptions.with_default_policies()
         self.publishers_by_label = {
             label: self.create_publisher(
-                Image, topic, qos_profile_sensor_data, qos_overriding_options=overridable
+                Image, topic, own_copy(qos_profile_sensor_data), qos_overriding_options=overridable
             )
             for label, (topic, _) in self.streams.items()
         }

@@ -74,7 +74,7 @@ from hand_pose_core.runtime.engines import BACKENDS
 from hand_pose_core.runtime.tensorrt import default_engine_cache
 from hand_pose_ros.frame_slot import LatestFrameSlot
 from hand_pose_ros.messages import hand_markers, hands_message, image_array, image_message
-from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
+from hand_pose_ros.node_base import Parameter, declare_parameters, own_copy, run_node
 
 NODE_NAME = ESTIMATOR_NODE
 CAMERA_SOURCES = ("camera_info", "aria")
@@ -301,13 +301,13 @@ class HandPoseEstimator(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.backend = self.pipeline.describe()
         self.hands_out = self.create_lifecycle_publisher(
-            Hands, HANDS_OUTPUT, OUTPUT_QOS, qos_overriding_options=OVERRIDABLE
+            Hands, HANDS_OUTPUT, own_copy(OUTPUT_QOS), qos_overriding_options=OVERRIDABLE
         )
         self.markers = self.create_lifecycle_publisher(
-            MarkerArray, MARKERS_OUTPUT, OUTPUT_QOS, qos_overriding_options=OVERRIDABLE
+            MarkerArray, MARKERS_OUTPUT, own_copy(OUTPUT_QOS), qos_overriding_options=OVERRIDABLE
         )
         self.overlay = self.create_lifecycle_publisher(
-            Image, OVERLAY_OUTPUT, qos_profile_sensor_data, qos_overriding_options=OVERRIDABLE
+            Image, OVERLAY_OUTPUT, own_copy(qos_profile_sensor_data), qos_overriding_options=OVERRIDABLE
         )
         self.slot = LatestFrameSlot()
         self.worker = threading.Thread(target=self._work, name="hand_pose_inference", daemon=True)
@@ -338,7 +338,7 @@ class HandPoseEstimator(LifecycleNode):
                     CameraInfo,
                     CAMERA_INFO_INPUT,
                     self._on_camera_info,
-                    qos_profile_sensor_data,
+                    own_copy(qos_profile_sensor_data),
                     qos_overriding_options=OVERRIDABLE,
                 )
             )
@@ -353,7 +353,7 @@ class HandPoseEstimator(LifecycleNode):
                     CompressedImage if compressed else Image,
                     image_topic,
                     self._on_image,
-                    qos_profile_sensor_data,
+                    own_copy(qos_profile_sensor_data),
                     qos_overriding_options=OVERRIDABLE,
                 )
             )

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +22,15 @@ from hand_pose_ros.transport import use_large_message_profile
 EXIT_BAD_INPUT = 2
 CLOCK_TOPIC = "/clock"  # the players publish recording time here, for nodes run with use_sim_time
 CLOCK_QOS = QoSProfile(depth=10)  # reliable, so also best-effort subscribers (rclpy's own) match
+
+
+def own_copy(profile: QoSProfile) -> QoSProfile:
+    """A copy of a QoS profile for one publisher or subscription: rclpy's QoS overriding writes a topic's
+    overrides into the profile object it is given, so a shared one (rclpy's qos_profile_sensor_data, a
+    module constant) would carry them to every topic created after it."""
+    return copy.copy(profile)
+
+
 NodeType = TypeVar("NodeType", bound=Node)
 
 

@@ -2,7 +2,8 @@
 their take index, and the annotated frames of such bags as model inputs (training and `eval-bag`).
 
 A split's bag holds every take's events as EVT3 packets on `EVENTS_TOPIC` (`PACKET_NS` each, stamped at
-their end), and on `TAKES_TOPIC` the take index. Take k's events are stamped from its start
+their end), the camera's CameraInfo at 10 Hz, and on `TAKES_TOPIC` the take index. Take k's events are
+stamped from its start
 START_NS + k x TAKE_GAP_NS (the packets' `time_base`; the EVT3 times count from it, so the 24-bit clock
 never wraps within a take), and an annotated frame's stamp is that plus its scene time, frame_number / 30
 s. Those stamps lie on the live node's 30 Hz window grid (`events.windows`), so the node answers every
@@ -22,12 +23,9 @@ from tqdm import tqdm
 from hand_pose_core.atomic import ensure_dir
 from hand_pose_core.bags.events import (
     EVENT_FRAME,
-    EVENT_PACKET_TYPE,
-    EVENTS_TOPIC,
-    PACKET_NS,
     choose_event_topic,
-    event_packet,
     read_event_packets,
+    write_event_packets,
 )
 from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, TAKES_TOPIC
 from hand_pose_core.bags.takes import (
@@ -47,12 +45,13 @@ from hand_pose_core.egoexo.formats import SPLITS, Annotations, FrameAnnotation, 
 from hand_pose_core.egoexo.frames import FrameRecord, frame_time_ns
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.arrays import Events
-from hand_pose_core.events.evt3 import Evt3Encoder
 from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.geometry.camera import PinholeCamera
 from hand_pose_core.live.offline import FrameInput
 from hand_pose_core.synth.events import EVENT_CAMERA, RENDERS_PER_VIDEO_FRAME, EventTake, render_event_take
 from hand_pose_core.synth.generator import SynthConfig, SynthResult, render_takes, write_split_annotations
+
+CAMERA_INFO_PERIOD_NS = 100_000_000  # 10 Hz, as camera drivers publish camera_info
 
 
 def take_start_ns(take_index: int) -> int:
@@ -62,32 +61,24 @@ def take_start_ns(take_index: int) -> int:
 def write_event_take_bag(takes: list[tuple[TakeAnnotation, Events]], camera: PinholeCamera, out: Path) -> int:
     """Takes (one split's, in order: each annotation with its events, t from the take's start) of an
     event camera as an event take bag at `out` (a new folder); returns the number of packets. The
-    camera's CameraInfo goes out once before each take's events, as a driver's would."""
+    camera's CameraInfo goes out every CAMERA_INFO_PERIOD_NS of each take, before its events, as a
+    driver publishes it, so a reader that joins late still gets it."""
     index = TakeIndex({annotation.take_uid: annotation.take_name for annotation, _ in takes}, {})
     packets = 0
     with BagWriter(out) as bag:
         for number, (annotation, events) in enumerate(takes):
             start = take_start_ns(number)
-            header = bag_header(start, EVENT_FRAME)
-            bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, start, bag_camera_info(header, camera))
             for frame_number in annotation.frames:
                 index.frames[start + frame_time_ns(frame_number)] = (annotation.take_uid, frame_number)
-            packets += _write_take(bag, events, start, packets)
+            last = int(events.t[-1]) if len(events) else 0
+            for begin in range(0, last + 1, CAMERA_INFO_PERIOD_NS):
+                header = bag_header(start + begin, EVENT_FRAME)
+                bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, start + begin, bag_camera_info(header, camera))
+                part = events.between(begin, begin + CAMERA_INFO_PERIOD_NS)
+                packets += write_event_packets(bag, part, time_base=start, seq=packets)
         first = min(index.frames, default=START_NS)
         bag.write(TAKES_TOPIC, STRING_TYPE, first - 1, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
     return packets
-
-
-def _write_take(bag: BagWriter, events: Events, start_ns: int, seq: int) -> int:
-    """One take's events (t from the take's start) as packets whose time_base is `start_ns`."""
-    encoder = Evt3Encoder()
-    windows = np.unique(events.t // PACKET_NS)
-    for offset, window in enumerate(windows.tolist()):
-        part = events.between(window * PACKET_NS, (window + 1) * PACKET_NS)
-        end = start_ns + (window + 1) * PACKET_NS
-        message = event_packet(part, encoder.encode(part), end, seq + offset, EVENT_FRAME, time_base=start_ns)
-        bag.write(EVENTS_TOPIC, EVENT_PACKET_TYPE, end, message)
-    return len(windows)
 
 
 @dataclass

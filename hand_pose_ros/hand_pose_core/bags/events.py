@@ -121,11 +121,28 @@ def write_event_bag(
     for name, times in (("events", events.t), ("triggers", events.trigger_t)):
         if len(times) and (times[0] < 0 or np.any(np.diff(times) < 0)):
             raise ValueError(f"write_event_bag: the {name}' times must be sorted and not negative")
+    with BagWriter(out) as bag:
+        return write_event_packets(bag, events, topic, frame_id, packet_ns)
+
+
+def write_event_packets(
+    bag: BagWriter,
+    events: Events,
+    topic: str = EVENTS_TOPIC,
+    frame_id: str = EVENT_FRAME,
+    packet_ns: int = PACKET_NS,
+    time_base: int = 0,
+    seq: int = 0,
+) -> int:
+    """`events` (t from `time_base`, sorted) into an open bag as EVT3 EventPackets, one per `packet_ns`
+    window that has events, numbered from `seq` and stamped at the window's end (time_base + its end);
+    returns the number of packets."""
     windows = np.unique(np.concatenate([events.t, events.trigger_t]) // packet_ns)
     encoder = Evt3Encoder()
-    with BagWriter(out) as bag:
-        for seq, window in enumerate(windows.tolist()):
-            start, end = window * packet_ns, (window + 1) * packet_ns
-            data = encoder.encode(_window(events, start, end))
-            bag.write(topic, EVENT_PACKET_TYPE, end, event_packet(events, data, end, seq, frame_id))
+    for offset, window in enumerate(windows.tolist()):
+        start, end = window * packet_ns, (window + 1) * packet_ns
+        data = encoder.encode(_window(events, start, end))
+        stamp = time_base + end
+        message = event_packet(events, data, stamp, seq + offset, frame_id, time_base)
+        bag.write(topic, EVENT_PACKET_TYPE, stamp, message)
     return len(windows)

@@ -6,7 +6,9 @@ hands, their 2D labels and boxes are those of the image take with the same seed,
 256x256 sensor would render only about 20 % faster: drawing the hands, not the pixel count, dominates.)
 Event times are the scene's times, frame_number / VIDEO_FPS s, in ns, so an annotated frame's stamp is
 `frame_time_ns(frame_number)`. The stream starts FRAME_STEP video frames before the first annotated
-frame (at 0 at the earliest), so that the first annotated frame has a window of events behind it.
+frame (at 0 at the earliest), so that the first annotated frame has a window of events behind it, and
+ends a video frame after the last, so that a live reader, which closes a window when an event at or after
+its end arrives, closes the last annotated frame's window too.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def render_event_take(
         if frame.hands:
             take.frames[frame_number] = frame
     first = max(scene.frame_numbers[0] - FRAME_STEP, 0) * renders_per_frame
-    last = scene.frame_numbers[-1] * renders_per_frame
+    last = (scene.frame_numbers[-1] + 1) * renders_per_frame
     render_numbers = range(first, last + 1)
     bar = tqdm(render_numbers, desc=f"event take {index}", unit="render", disable=not progress)
     frames = _renders(scene, bar, renders_per_frame, valid_mask)
