@@ -144,10 +144,17 @@ def _annotated(uid: str, name: str, frames: list[int]) -> TakeAnnotation:
 
 
 def test_an_event_take_bag_gives_back_each_frames_window_and_the_camera(tmp_path):
+    # Scene times from 16.5 s: across the EVT3 clock's 24-bit period (16.78 s) if it counted from 0.
+    frames = [498, 501, 504]
     takes = [
         (
-            _annotated(f"uid-{k}", f"take_{k}", [3, 6, 9]),
-            events_at(np.sort(np.random.default_rng(k).integers(0, 320_000_000, 5_000)), 512, 512, k),
+            _annotated(f"uid-{k}", f"take_{k}", frames),
+            events_at(
+                np.sort(np.random.default_rng(k).integers(0, 320_000_000, 5_000)) + 16_500_000_000,
+                512,
+                512,
+                k,
+            ),
         )
         for k in range(2)
     ]
@@ -156,26 +163,26 @@ def test_an_event_take_bag_gives_back_each_frames_window_and_the_camera(tmp_path
     assert packets > 200
     index = read_take_index(bag)
     assert sorted(index.frames) == sorted(
-        take_start_ns(k) + frame_time_ns(f) for k in range(2) for f in (3, 6, 9)
+        take_start_ns(k) + frame_time_ns(f) for k in range(2) for f in frames
     )
     assert bag_camera(bag) == EVENT_CAMERA
-    frames = EventTakeFrames(tmp_path / "events", LNES)
+    source = EventTakeFrames(tmp_path / "events", LNES)
     for annotation, events in takes:
         in_microseconds = Events(
             events.width, events.height, events.x, events.y, events.t // 1000 * 1000, events.p
         )
         for frame_number in annotation.frames:  # the same window, EVT3 keeping whole microseconds
             expected = LNES.render(in_microseconds, frame_time_ns(frame_number))
-            got = frames.read("train", annotation.take_name, frame_number)
+            got = source.read("train", annotation.take_name, frame_number)
             assert np.array_equal(got, expected)
     truth = Annotations({a.take_uid: a for a, _ in takes})
     inputs = list(event_bag_frames(bag, truth, LNES))
     assert [(i.record.take_name, i.record.frame_number) for i in inputs] == [
-        (f"take_{k}", f) for k in range(2) for f in (3, 6, 9)
+        (f"take_{k}", f) for k in range(2) for f in frames
     ]
-    assert frames.read("train", "take_0", 4) is None  # not an annotated frame
+    assert source.read("train", "take_0", 499) is None  # not an annotated frame
     with pytest.raises(InputError, match="no event take bag of the val split"):
-        frames.read("val", "take_0", 3)
+        source.read("val", "take_0", 498)
 
 
 def test_event_frames_as_32fc_images_decode_and_bad_ones_are_named():

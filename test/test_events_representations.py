@@ -283,7 +283,9 @@ def test_event_take_events_cluster_on_the_moving_hands(event_take):
     events = event_take.events
     numbers = list(event_take.annotation.frames)
     assert (events.width, events.height) == (512, 512) and (np.diff(events.t) >= 0).all()
-    assert events.t[0] > frame_time_ns(numbers[0] - FRAME_STEP) and events.t[-1] <= frame_time_ns(numbers[-1])
+    assert events.t[0] > frame_time_ns(numbers[0] - FRAME_STEP) and events.t[-1] <= frame_time_ns(
+        numbers[-1] + 1
+    )
     for number, frame in event_take.annotation.frames.items():
         window = events.between(frame_time_ns(number) - 33 * MS, frame_time_ns(number))
         hands = np.zeros((512, 512), bool)

@@ -33,7 +33,7 @@ OMP_NUM_THREADS=1 "$BIN/hand-pose" train --model detector "${EVENTS[@]}" --epoch
     --schedule cosine --seed 0 --out "$WORK/runs/detector_events" &
 DETECTOR=$!
 OMP_NUM_THREADS=1 "$BIN/hand-pose" train --model potter --tiny --mirror-left "${EVENTS[@]}" --lr 2e-3 \
-    --batch-size 32 --epochs 12 --schedule cosine --seed 0 --out "$WORK/runs/potter_events" &
+    --augment --batch-size 32 --epochs 10 --schedule cosine --seed 0 --out "$WORK/runs/potter_events" &
 POTTER=$!
 wait "$DETECTOR"
 wait "$POTTER"

@@ -97,8 +97,11 @@ def _synth(args: argparse.Namespace) -> None:
             f"{split:<6}{len(split_annotations):>4} takes{split_annotations.num_frames:>6} frames"
             f"{counts['left']:>6} left{counts['right']:>6} right hands"
         )
-    what = "renders for the event simulator" if args.events else "frames"
-    print(f"{result.frames_written} {what} in {result.seconds:.1f} s ({result.frames_per_second:.0f}/s)")
+    what = "renders" if args.events else "frames"
+    rate = (
+        f"{result.frames_written} {what} in {result.seconds:.1f} s ({result.frames_per_second:.0f} {what}/s)"
+    )
+    print(rate + (" for the event simulator" if args.events else ""))
     print(format_statistics(compare_statistics(result.combined)))
     print(f"wrote {args.out}")
 

@@ -3,11 +3,12 @@ their take index, and the annotated frames of such bags as model inputs (trainin
 
 A split's bag holds every take's events as EVT3 packets on `EVENTS_TOPIC` (`PACKET_NS` each, stamped at
 their end), the camera's CameraInfo at 10 Hz, and on `TAKES_TOPIC` the take index. Take k's events are
-stamped from its start
-START_NS + k x TAKE_GAP_NS (the packets' `time_base`; the EVT3 times count from it, so the 24-bit clock
-never wraps within a take), and an annotated frame's stamp is that plus its scene time, frame_number / 30
-s. Those stamps lie on the live node's 30 Hz window grid (`events.windows`), so the node answers every
-annotated frame with a window that ends exactly there, and `bag2json` maps its outputs back to them.
+stamped from its start START_NS + k x TAKE_GAP_NS plus their scene time; the packets' `time_base` is the
+take's first event (so the EVT3 times count from there and the 24-bit clock, 16.8 s, does not wrap
+within a take of a few seconds), and an annotated frame's stamp is the take's start plus its scene time,
+frame_number / 30 s. Those stamps lie on the live node's 30 Hz window grid (`events.windows`), so the
+node answers every annotated frame with a window that ends exactly there, and `bag2json` maps its outputs
+back to them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from hand_pose_core.egoexo.formats import SPLITS, Annotations, FrameAnnotation, 
 from hand_pose_core.egoexo.frames import FrameRecord, frame_time_ns
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.arrays import Events
+from hand_pose_core.events.evt3 import Evt3Encoder
 from hand_pose_core.events.representations import EventRepresentation
 from hand_pose_core.geometry.camera import PinholeCamera
 from hand_pose_core.live.offline import FrameInput
@@ -70,12 +72,22 @@ def write_event_take_bag(takes: list[tuple[TakeAnnotation, Events]], camera: Pin
             start = take_start_ns(number)
             for frame_number in annotation.frames:
                 index.frames[start + frame_time_ns(frame_number)] = (annotation.take_uid, frame_number)
-            last = int(events.t[-1]) if len(events) else 0
-            for begin in range(0, last + 1, CAMERA_INFO_PERIOD_NS):
-                header = bag_header(start + begin, EVENT_FRAME)
-                bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, start + begin, bag_camera_info(header, camera))
-                part = events.between(begin, begin + CAMERA_INFO_PERIOD_NS)
-                packets += write_event_packets(bag, part, time_base=start, seq=packets)
+            # The packets' time_base is the take's first microsecond: EVT3 times count from there.
+            first = int(events.t[0]) // 1000 * 1000 if len(events) else 0
+            relative = Events(events.width, events.height, events.x, events.y, events.t - first, events.p)
+            encoder = Evt3Encoder()
+            for begin in range(0, int(relative.t[-1]) + 1 if len(relative) else 0, CAMERA_INFO_PERIOD_NS):
+                stamp = start + first + begin
+                bag.write(
+                    CAMERA_INFO_TOPIC,
+                    CAMERA_INFO_TYPE,
+                    stamp,
+                    bag_camera_info(bag_header(stamp, EVENT_FRAME), camera),
+                )
+                part = relative.between(begin, begin + CAMERA_INFO_PERIOD_NS)
+                packets += write_event_packets(
+                    bag, part, time_base=start + first, seq=packets, encoder=encoder
+                )
         first = min(index.frames, default=START_NS)
         bag.write(TAKES_TOPIC, STRING_TYPE, first - 1, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
     return packets

@@ -133,12 +133,14 @@ def write_event_packets(
     packet_ns: int = PACKET_NS,
     time_base: int = 0,
     seq: int = 0,
+    encoder: Evt3Encoder | None = None,
 ) -> int:
     """`events` (t from `time_base`, sorted) into an open bag as EVT3 EventPackets, one per `packet_ns`
     window that has events, numbered from `seq` and stamped at the window's end (time_base + its end);
-    returns the number of packets."""
+    returns the number of packets. Parts of one stream written in turn share one `encoder` (it counts
+    the 24-bit clock's periods)."""
     windows = np.unique(np.concatenate([events.t, events.trigger_t]) // packet_ns)
-    encoder = Evt3Encoder()
+    encoder = encoder or Evt3Encoder()
     for offset, window in enumerate(windows.tolist()):
         start, end = window * packet_ns, (window + 1) * packet_ns
         data = encoder.encode(_window(events, start, end))
