@@ -236,7 +236,7 @@ def test_training_on_event_takes_makes_an_event_model(tmp_path, run_cli):
         "synth", "--events", "--out", tmp_path, "--takes", "3", "--frames", "2", "--renders-per-frame", "2"
     )
     assert code == 0, err
-    assert "renders for the event simulator" in out
+    assert "renders/s) for the event simulator" in out
     code, out, err = run_cli(
         "train", "--model", "detector", "--gt-dir", tmp_path, "--event-dir", tmp_path / "events",
         "--representation", "voxel_grid", "--bins", "3", "--window-ms", "40", "--epochs", "1",
