@@ -423,6 +423,7 @@ class HandPoseEstimator(LifecycleNode):
                 "models see RGB images)"
             )
         suffix = "_events" if events else ""
+        pose_name = mode + suffix if mode == "potter" else mode  # one lifter serves images and events
         config = PipelineConfig(
             value["localisation"],
             value["detect_every"],
@@ -435,9 +436,7 @@ class HandPoseEstimator(LifecycleNode):
         )
         detector = config.localisation == "detector"
         return HandPosePipeline.load(
-            model_or_bundled(value[f"{mode}_model"], mode + suffix * (mode == "potter"))
-            if mode != "world"
-            else None,
+            model_or_bundled(value[f"{mode}_model"], pose_name) if mode != "world" else None,
             BENCHMARK_CAMERA,  # replaced by the real camera before the first frame is processed
             model_or_bundled(value["detector_model"], "detector" + suffix) if detector else None,
             config,
@@ -484,7 +483,8 @@ class HandPoseEstimator(LifecycleNode):
         kept."""
         try:
             calibration = calibration_from_info(message)
-            if self.settings["rectify"]:
+            # Events are not rectified: their camera is the calibration's own pinhole part.
+            if self.settings["rectify"] and self.settings["input"] == "image":
                 self.rectifier = rectifier_for(calibration, self.rectifier)
                 calibrated = (
                     self.rectifier.camera,
@@ -515,7 +515,7 @@ class HandPoseEstimator(LifecycleNode):
         self.slot.put(message)
 
     def _on_event_packet(self, packet: object) -> None:
-        """Decode the packet here, in arrival order (decoding is vectorised: about a millisecond for a
+        """Decode the packet here, in arrival order (the EVT3 kernel takes well under a millisecond for a
         driver's packet); each window it completes is a frame for the worker."""
         try:
             windows = self.events.add(packet)
@@ -747,7 +747,8 @@ class HandPoseEstimator(LifecycleNode):
             counters.latencies_ms, counters.pipeline_ms = [], []
             self.window_start = now
         state = self._state_machine.current_state[1]
-        waiting = self.undistorter is None and not self.calibrations
+        # Images wait for their camera_info; events go on with the assumed camera meanwhile.
+        waiting = self.settings["input"] == "image" and self.undistorter is None and not self.calibrations
         if state != "active":
             level, message = DiagnosticStatus.WARN, state
         else:
