@@ -12,7 +12,9 @@ then a value out of range and a read-only parameter refused. `compressed` (--ove
 photo as JPEG CompressedImages with its pinhole camera_info, then `DOT_FRAMES` frames of dots seen
 through a distorted camera (`DOTS_K`, `DOTS_D`: plumb_bob) as lossless PNG, whose overlays (the
 rectified frames) it saves. `fuzz`: N malformed images and camera infos of many kinds, then the photo
-twice. `pairing`: images matched to the camera_info of their stamp (see `pairing`). Writes what came
+twice. `pairing`: images matched to the camera_info of their stamp (see `pairing`). `event_frames`
+(--image FRAMES.npz, array `frames` of (N, H, W, C) float32 event representations): each as a `32FC<C>`
+image with its camera_info, then an rgb8 image, which event input cannot take. Writes what came
 back (hand messages with their stamps and arrival times, every diagnostics report, what `interfaces`
 saw) as JSON. The photo's camera_info fits it (f = its width).
 """
@@ -217,6 +219,25 @@ def rate(probe: Probe, frame: np.ndarray, args) -> list[int]:
     return stamps
 
 
+def event_frames(probe: Probe, frames: np.ndarray, _args) -> list[int]:
+    stamps = []
+    for frame in [*frames, np.zeros((*frames.shape[1:3], 3), np.uint8)]:
+        stamp = time.time_ns()
+        header = make_header(stamp, "event_camera")
+        if frame.dtype == np.uint8:
+            message = image_message(frame, header)
+        else:
+            height, width, channels = frame.shape
+            data = np.ascontiguousarray(frame, "<f4").tobytes()
+            message = Image(header=header, height=height, width=width, encoding=f"32FC{channels}")
+            message.step, message.data = width * channels * 4, data
+        probe.infos.publish(probe.camera_info(stamp, frame))
+        probe.images.publish(message)
+        stamps.append(stamp)
+        time.sleep(0.5)
+    return stamps
+
+
 def send_frames(probe: Probe, frame: np.ndarray, count: int) -> list[int]:
     stamps = []
     for _ in range(count):
@@ -358,7 +379,8 @@ def interfaces(probe: Probe, frame: np.ndarray, args) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "scenario", choices=("bad_input", "rate", "interfaces", "compressed", "fuzz", "pairing")
+        "scenario",
+        choices=("bad_input", "rate", "interfaces", "compressed", "fuzz", "pairing", "event_frames"),
     )
     parser.add_argument("--overlays", help="compressed: where to save the overlays received (npz)")
     parser.add_argument("--image", required=True)
@@ -373,7 +395,10 @@ def main() -> None:
     parser.add_argument("--best-effort-hands", action="store_true")
     parser.add_argument("--manage-lifecycle", action="store_true")
     args = parser.parse_args()
-    frame = np.asarray(PILImage.open(args.image).convert("RGB"))
+    if args.image.endswith(".npz"):
+        frame = np.load(args.image)["frames"]
+    else:
+        frame = np.asarray(PILImage.open(args.image).convert("RGB"))
     use_large_message_profile()
     rclpy.init()
     probe = Probe(args)
@@ -401,6 +426,7 @@ def main() -> None:
         "compressed": compressed,
         "fuzz": fuzz,
         "pairing": pairing,
+        "event_frames": event_frames,
     }
     stamps = scenarios[args.scenario](probe, frame, args)
     time.sleep(2.5)  # outputs still under way, and one more diagnostics report

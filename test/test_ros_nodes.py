@@ -42,11 +42,15 @@ from hand_pose_core.bags.takes import (
     write_take_bag,
 )
 from hand_pose_core.egoexo.formats import annotation_path, image_path, load_annotations, load_predictions
+from hand_pose_core.egoexo.frames import frame_time_ns
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.geometry.aria import vrs_frames
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
 from hand_pose_core.geometry.skeleton import NUM_JOINTS
 from hand_pose_core.runtime.bundled import bundled_model
+from hand_pose_core.runtime.engines import load_engine
+from hand_pose_core.synth.events import render_event_take
+from hand_pose_core.synth.generator import SynthConfig
 from hand_pose_ros.estimator import PARAMETERS
 from hand_pose_ros.frame_slot import LatestFrameSlot
 from hand_pose_ros.node_base import own_copy
@@ -192,6 +196,34 @@ def test_node_skips_bad_frames_counts_them_and_keeps_running(synth_data, models,
     assert [len(by_stamp[s]["hands"]) for s in result["sent"][:5]] == [0] * 5
     assert all(hand["frame_id"] == "camera_optical" for hand in result["hands"])
     assert "skipped: no camera_info yet" in node.output  # the log, throttled
+
+
+def test_node_takes_event_frames_and_answers_each_with_its_hands(tmp_path):
+    """`input: event_frames`: LNES frames of a synthetic event take as 32FC2 images, each answered with
+    the bundled event detector's hands at its stamp; an rgb8 image is skipped and counted."""
+    take = render_event_take(SynthConfig(takes=3, frames=3, seed=0), 2, renders_per_frame=5)
+    lnes = load_engine(bundled_model("detector_events"), "onnxruntime").card.events
+    frames = np.stack([lnes.render(take.events, frame_time_ns(n)) for n in take.annotation.frames])
+    np.savez(tmp_path / "frames.npz", frames=frames)
+    result_path = tmp_path / "probe.json"
+    parameters = {"input": "event_frames", "localisation": "detector", "mode": "lifter", "smoothing": False}
+    with ProcessGroup(ros_env()) as group:
+        node = group.start(node_command("hand_pose_ros.estimator", parameters, CAMERA_REMAPS))
+        node.wait_for("active: images from")
+        probe = group.start(
+            [sys.executable, ROOT / "test" / "ros_probe.py", "event_frames", "--image",
+             tmp_path / "frames.npz", "--out", result_path, "--reliable-images"]
+        )  # fmt: skip
+        assert probe.wait(120) == 0, probe.output + "\n" + node.output
+        assert node.interrupt() == 0, node.output
+    result = json.loads(result_path.read_text())
+    by_stamp = {hand["stamp"]: hand for hand in result["hands"]}
+    assert sorted(by_stamp) == sorted(result["sent"])  # every frame answered at its own stamp
+    found = [len(by_stamp[stamp]["hands"]) for stamp in result["sent"][:3]]
+    assert sum(found) >= 4 and by_stamp[result["sent"][3]]["hands"] == []
+    diagnostics = result["diagnostics"][-1]
+    assert (diagnostics["frames processed"], diagnostics["frames skipped"]) == ("3", "1"), diagnostics
+    assert diagnostics["skipped by reason"] == "events: 1"
 
 
 def hands_message(header, joints: np.ndarray):
