@@ -28,19 +28,18 @@ from hand_pose_core.bags.events import (
     read_event_packets,
     write_event_packets,
 )
-from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, TAKES_TOPIC
+from hand_pose_core.bags.names import CAMERA_INFO_TOPIC
 from hand_pose_core.bags.takes import (
     CAMERA_INFO_TYPE,
     START_NS,
-    STRING_TYPE,
     TAKE_GAP_NS,
-    TYPESTORE,
     BagContents,
     BagWriter,
     TakeIndex,
     bag_camera_info,
     bag_header,
     read_take_index,
+    write_take_index,
 )
 from hand_pose_core.egoexo.formats import SPLITS, Annotations, FrameAnnotation, TakeAnnotation
 from hand_pose_core.egoexo.frames import FrameRecord, frame_time_ns
@@ -88,8 +87,7 @@ def write_event_take_bag(takes: list[tuple[TakeAnnotation, Events]], camera: Pin
                 packets += write_event_packets(
                     bag, part, time_base=start + first, seq=packets, encoder=encoder
                 )
-        first = min(index.frames, default=START_NS)
-        bag.write(TAKES_TOPIC, STRING_TYPE, first - 1, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
+        write_take_index(bag, index)
     return packets
 
 

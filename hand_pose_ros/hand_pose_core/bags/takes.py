@@ -224,9 +224,14 @@ def write_take_bag(
                 bag.write(CAMERA_INFO_TOPIC, CAMERA_INFO_TYPE, stamp, bag_camera_info(header, camera))
             bag.write(IMAGE_TOPIC, IMAGE_TYPE, stamp, bag_image(header, frame.image))
             summary.frames += 1
-        first = min(index.frames, default=START_NS)
-        bag.write(TAKES_TOPIC, STRING_TYPE, first - 1, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
+        write_take_index(bag, index)
     return summary
+
+
+def write_take_index(bag: BagWriter, index: TakeIndex) -> None:
+    """The take index on TAKES_TOPIC, logged just before the first frame (the player latches it)."""
+    first = min(index.frames, default=START_NS)
+    bag.write(TAKES_TOPIC, STRING_TYPE, first - 1, TYPESTORE.types[STRING_TYPE](data=index.to_json()))
 
 
 # ------------------------------------------------------------------------------------------------ reading
