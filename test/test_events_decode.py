@@ -12,12 +12,11 @@ import pytest
 from conftest import DATA_DIR
 
 from hand_pose_core.bags.events import (
-    EVENT_ARRAY_TYPE,
-    EVENT_PACKET_TYPE,
     event_packet,
     read_bag_events,
     write_event_bag,
 )
+from hand_pose_core.bags.names import EVENT_ARRAY_TYPE, EVENT_PACKET_TYPE
 from hand_pose_core.bags.takes import (
     TYPESTORE,
     BagContents,

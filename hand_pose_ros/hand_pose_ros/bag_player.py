@@ -24,9 +24,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 
 from hand_pose_core.atomic import write_json_atomic
-from hand_pose_core.bags.events import EVENT_TYPES
 from hand_pose_core.bags.messages import NANOSECONDS, stamp_ns
-from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, IMAGE_TOPIC, TAKES_TOPIC
+from hand_pose_core.bags.names import CAMERA_INFO_TOPIC, EVENT_TYPES, IMAGE_TOPIC, TAKES_TOPIC
 from hand_pose_core.bags.takes import BagContents, read_raw, read_topics
 from hand_pose_core.errors import InputError
 from hand_pose_ros.messages import clock_message

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hand_pose_core.bags.names import EVENT_PACKET_TYPE, EVENT_TYPES
 from hand_pose_core.bags.takes import (
     TYPESTORE,
     BagContents,
@@ -28,9 +29,6 @@ from hand_pose_core.events.arrays import Events
 from hand_pose_core.events.decode import DecodeReport, EventDecoder
 from hand_pose_core.events.evt3 import Evt3Encoder
 
-EVENT_PACKET_TYPE = "event_camera_msgs/msg/EventPacket"
-EVENT_ARRAY_TYPE = "dvs_msgs/msg/EventArray"
-EVENT_TYPES = (EVENT_PACKET_TYPE, EVENT_ARRAY_TYPE)
 EVENTS_TOPIC = "/event_camera/events"  # metavision_driver's topic
 EVENT_FRAME = "event_camera"
 PACKET_NS = 1_000_000  # metavision_driver's default: a packet per millisecond

@@ -18,6 +18,10 @@ MARKERS_OUTPUT = "markers"
 OVERLAY_OUTPUT = "overlay"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 HANDS_TYPE = "hand_pose_msgs/msg/Hands"
+# Event cameras' messages: the drivers' packets, and older drivers' arrays.
+EVENT_PACKET_TYPE = "event_camera_msgs/msg/EventPacket"
+EVENT_ARRAY_TYPE = "dvs_msgs/msg/EventArray"
+EVENT_TYPES = (EVENT_PACKET_TYPE, EVENT_ARRAY_TYPE)
 
 # Take bags (`hand-pose egoexo2bag`): the images, their camera, and the take index.
 IMAGE_TOPIC = "/camera/image"
