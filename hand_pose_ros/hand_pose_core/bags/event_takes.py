@@ -95,7 +95,6 @@ def write_event_take_bag(takes: list[tuple[TakeAnnotation, Events]], camera: Pin
 class EventTakeBag:
     """One split's event take bag, decoded: each take's events (stamped from its start) and the index."""
 
-    path: Path
     index: TakeIndex
     events: dict[str, Events]  # by take name
 
@@ -119,7 +118,7 @@ class EventTakeBag:
             # A take's events lie within TAKE_GAP_NS of its frames, and takes lie TAKE_GAP_NS apart.
             first = min(take_stamps) - TAKE_GAP_NS // 2
             events[name] = stream.between(first, max(take_stamps) + 1)
-        return cls(Path(path), index, events)
+        return cls(index, events)
 
 
 def event_bag_frames(path: Path, truth: Annotations, events: EventRepresentation) -> Iterator[FrameInput]:
