@@ -23,13 +23,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from hand_pose_core.errors import InputError
+from hand_pose_core.geometry.aria import device_views, load_device_calibration, vrs_frames
 from hand_pose_core.geometry.views import View, epipolar_distance, fit_shape, triangulate
+from hand_pose_core.live.drawing import contact_sheet, draw_skeleton
+from hand_pose_core.live.hand_landmarker import as_rgb
 from hand_pose_core.live.pipeline import FrameResult, GivenHand, HandPosePipeline, HandResult
 
 MAX_EPIPOLAR_PX = 8.0  # median keypoint distance to the reference hand's epipolar lines
@@ -224,3 +230,46 @@ class ViewFrames:
             return None
         nearest = min(frames, key=lambda s: abs(s - stamp_ns))
         return frames[nearest] if abs(nearest - stamp_ns) <= self.tolerance_ns else None
+
+
+def draw_views(
+    frames: dict[str, np.ndarray | None], views: list[View], result: MultiViewResult
+) -> Image.Image:
+    """The views side by side, turned upright: in each, the hands it gave (thin) and the placed reference
+    hands projected back into it (thick: where the 3D joints say the hand is)."""
+    tiles = []
+    for view in views:
+        frame = frames.get(view.name)
+        tile = Image.fromarray(as_rgb(frame) if frame is not None else np.zeros((512, 512, 3), np.uint8))
+        seen = result.frame.hands if view is views[0] else result.views.get(view.name, [])
+        for hand in seen:
+            draw_skeleton(tile, hand.keypoints, hand.side, width=1)
+        for hand in result.frame.hands:
+            if hand.camera is not None:
+                projected = view.project(hand.camera)
+                draw_skeleton(
+                    tile,
+                    np.where(view.camera.contains(projected)[:, None], projected, np.nan),
+                    hand.side,
+                    width=3,
+                )
+        tiles.append(tile.rotate(-90, expand=True))
+    return contact_sheet(tiles, columns=len(tiles), tile=384)
+
+
+def recording_views(
+    path: Path, pipeline: MultiViewPipeline, tolerance_ns: int = 5_000_000
+) -> Iterator[tuple[dict[str, np.ndarray | None], MultiViewResult]]:
+    """Each RGB frame of an Aria recording with the SLAM frames captured within `tolerance_ns` of it, all
+    undistorted, through the multi-view pipeline (which must have the recording's own views)."""
+    names = pipeline.names
+    undistorters = {view.name: u for view, u in device_views(load_device_calibration(path), str(path), names)}
+    frames = list(vrs_frames(path, names))
+    for frame in (f for f in frames if f.label == names[0]):
+        paired: dict[str, np.ndarray | None] = {names[0]: undistorters[names[0]].undistort(frame.image)}
+        for name in names[1:]:
+            near = [
+                f for f in frames if f.label == name and abs(f.capture_ns - frame.capture_ns) <= tolerance_ns
+            ]
+            paired[name] = undistorters[name].undistort(near[0].image) if near else None
+        yield paired, pipeline.process(paired, frame.capture_ns / 1e9)
