@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import DATA_DIR, GtBuilder
+
 from hand_pose_core.geometry.aria import load_device_calibration
 from hand_pose_core.geometry.views import epipolar_distance, fit_shape, triangulate
 from hand_pose_core.live.hand_landmarker import HandLandmarker, HandLandmarkerConfig
@@ -77,7 +77,7 @@ def test_rays_that_barely_part_leave_joints_unsolved(views):
 def test_epipolar_distance_tells_the_same_hand_from_another(views):
     rng = np.random.default_rng(2)
     joints = hand_in_front(rng)
-    other = joints + (0.08, 0.0, 0.0)  # across the baseline (along it, a point slides along its line)
+    other = joints + np.array([0.08, 0.0, 0.0])  # across the baseline (along it, points slide on their line)
     rgb = views[RGB].project(joints) + rng.normal(0, 1.0, (21, 2))
     assert epipolar_distance(views[RGB], rgb, views[RIGHT], views[RIGHT].project(joints)) < 3.0
     assert epipolar_distance(views[RGB], rgb, views[RIGHT], views[RIGHT].project(other)) > 15.0
@@ -200,3 +200,17 @@ def test_view_frames_pair_each_stamp_with_the_nearest_frame_within_the_tolerance
     # a has nothing near and something newer came: no wait; b has nothing within 5 ms
     assert frames.pair(1_150_000_000) == {"a": None, "b": None}
     assert frames.paired == {"a": 1, "b": 1} and frames.missing == {"a": 1, "b": 1}
+
+
+def test_view_frames_wait_only_for_frames_that_are_due():
+    """A SLAM camera at 10 Hz beside an RGB camera at 20 Hz: RGB frames between two SLAM frames do not
+    wait for one."""
+    frames = ViewFrames(["slam"], tolerance_ns=5_000_000, wait_s=0.3)
+    for k in range(3):
+        frames.add("slam", k * 100_000_000, k)
+    start = time.monotonic()
+    assert frames.pair(250_000_000) == {"slam": None}
+    assert time.monotonic() - start < 0.1
+    start = time.monotonic()
+    assert frames.pair(300_000_000) == {"slam": None}  # due now: it waits, and none comes
+    assert time.monotonic() - start >= 0.25

@@ -292,3 +292,56 @@ def run_views(
 def _labels(projected: np.ndarray, camera: PinholeCamera, noise: np.random.Generator) -> np.ndarray:
     labels = projected + noise.normal(0.0, VIEW_LABEL_NOISE_PX, projected.shape)
     return np.where(camera.contains(labels)[:, None], labels, np.nan)
+
+
+def views_report(run: ViewsRun, truth: Annotations) -> dict:
+    """Camera-frame MPJPE and wrist depth error (mm) of one view and of every view, for all the hands
+    placed both ways and for those two or more views saw."""
+
+    def scores(scored: PipelineRun, keep) -> dict[str, float | int]:
+        predictions: Predictions = {}
+        depth = []
+        for take, frames in scored.predictions.items():
+            for frame, hands in frames.items():
+                for side, joints in hands.items():
+                    if keep(take, frame, side):
+                        predictions.setdefault(take, {}).setdefault(frame, {})[side] = joints
+                        wrist = truth.takes[take].frames[frame].hands[side].joints_3d[0, 2]
+                        depth.append(abs(joints[0, 2] - wrist) * 1000.0)
+        if not predictions:
+            return {"hands": 0}
+        report = evaluate(predictions, truth, offset=False, allow_missing=True)
+        return {"hands": len(depth), "mpjpe_mm": report["mpjpe"], "wrist_depth_mm": float(np.mean(depth))}
+
+    subsets = {
+        "all hands": lambda *key: True,
+        "hands two or more views saw": lambda *key: key in run.seen_twice,
+    }
+    return {
+        subset: {
+            name: scores(scored, keep)
+            for name, scored in (("one view", run.single), ("every view", run.multi))
+        }
+        for subset, keep in subsets.items()
+    } | {
+        "views per hand": dict(sorted(run.views_per_hand.items())),
+        "fallbacks": dict(run.fallbacks.most_common()),
+        "frame ms p50": run.multi.latency_ms(50),
+    }
+
+
+def format_views_report(report: dict) -> str:
+    """The report as a table of lines."""
+    lines = [f"{'':<30}{'hands':>7}{'camera MPJPE':>15}{'wrist depth':>13}"]
+    for subset in ("all hands", "hands two or more views saw"):
+        for name, scores in report[subset].items():
+            if scores["hands"]:
+                lines.append(
+                    f"{subset + ', ' + name:<30}{scores['hands']:>7}{scores['mpjpe_mm']:>12.1f} mm"
+                    f"{scores['wrist_depth_mm']:>10.1f} mm"
+                )
+    lines.append("views per hand: " + ", ".join(f"{n}: {c}" for n, c in report["views per hand"].items()))
+    lines.append(
+        "why views sat out: " + (", ".join(f"{k}: {v}" for k, v in report["fallbacks"].items()) or "-")
+    )
+    return "\n".join(lines)
