@@ -332,12 +332,12 @@ def views_report(run: ViewsRun, truth: Annotations) -> dict:
 
 def format_views_report(report: dict) -> str:
     """The report as a table of lines."""
-    lines = [f"{'':<30}{'hands':>7}{'camera MPJPE':>15}{'wrist depth':>13}"]
+    lines = [f"{'':<42}{'hands':>7}{'camera MPJPE':>15}{'wrist depth':>13}"]
     for subset in ("all hands", "hands two or more views saw"):
         for name, scores in report[subset].items():
             if scores["hands"]:
                 lines.append(
-                    f"{subset + ', ' + name:<30}{scores['hands']:>7}{scores['mpjpe_mm']:>12.1f} mm"
+                    f"{subset + ', ' + name:<42}{scores['hands']:>7}{scores['mpjpe_mm']:>12.1f} mm"
                     f"{scores['wrist_depth_mm']:>10.1f} mm"
                 )
     lines.append("views per hand: " + ", ".join(f"{n}: {c}" for n, c in report["views per hand"].items()))
