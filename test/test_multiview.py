@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import DATA_DIR, GtBuilder
 
-from hand_pose_core.geometry.aria import load_device_calibration
+from hand_pose_core.geometry.aria import device_views, load_device_calibration
 from hand_pose_core.geometry.views import epipolar_distance, fit_shape, triangulate
 from hand_pose_core.live.hand_landmarker import HandLandmarker, HandLandmarkerConfig
-from hand_pose_core.live.multiview import MultiViewPipeline, ViewFrames
+from hand_pose_core.live.multiview import MultiViewPipeline, ViewFrames, draw_views, recording_views
 from hand_pose_core.live.offline import run_views
 from hand_pose_core.live.photos import read_picture
 from hand_pose_core.live.pipeline import GivenHand, HandPosePipeline, PipelineConfig
@@ -214,3 +214,17 @@ def test_view_frames_wait_only_for_frames_that_are_due():
     start = time.monotonic()
     assert frames.pair(300_000_000) == {"slam": None}  # due now: it waits, and none comes
     assert time.monotonic() - start >= 0.25
+
+
+def test_a_recordings_cameras_are_paired_frame_by_frame_as_the_node_pairs_them(views):
+    """The fixture recording: RGB at 20 Hz, both SLAM cameras at 10 Hz, captured 0.08 ms after every
+    other RGB frame; each picture shows the three cameras."""
+    recording = DATA_DIR / "aria" / "aea_recording.vrs"
+    rig = [view for view, _ in device_views(load_device_calibration(recording), str(recording))]
+    pipeline = HandPosePipeline.load(None, rig[0].camera, config=PipelineConfig(variant="lite"))
+    results = list(recording_views(recording, MultiViewPipeline(pipeline, rig)))
+    assert len(results) == 8
+    paired = [all(frames[name] is not None for name in frames) for frames, _ in results]
+    assert paired == [False, True] * 4
+    frames, result = results[1]
+    assert draw_views(frames, rig, result).size == (3 * 384, 384)

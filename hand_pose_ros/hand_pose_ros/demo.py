@@ -438,10 +438,12 @@ def _real_views(vrs: Path, folder: Path) -> list[str]:
         f"{vrs.name}, RGB and SLAM cameras together: hands per camera "
         + ", ".join(f"{name} {count}" for name, count in found.items())
         + "; hands placed from "
-        + ", ".join(f"{n} camera(s): {c}" for n, c in sorted(placed.items())),
+        + (", ".join(f"{n} camera(s): {c}" for n, c in sorted(placed.items())) or "none"),
         "placed hands drawn back, mean distance from each camera's keypoints: "
         + (", ".join(f"{name} {np.mean(e):.1f} px" for name, e in reprojection.items()) or "no hands")
-        + f"; why cameras sat out: {dict(fallbacks) or 'none'} (pictures in {folder})",
+        + "; why cameras sat out: "
+        + (", ".join(f"{why} {count}" for why, count in fallbacks.most_common()) or "-")
+        + f" (pictures in {folder})",
     ]
 
 

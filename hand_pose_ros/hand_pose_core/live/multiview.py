@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from hand_pose_core.errors import InputError
-from hand_pose_core.geometry.aria import device_views, load_device_calibration, vrs_frames
+from hand_pose_core.geometry.aria import VrsFrame, device_views, load_device_calibration, vrs_frames
 from hand_pose_core.geometry.views import View, epipolar_distance, fit_shape, triangulate
 from hand_pose_core.live.drawing import contact_sheet, draw_skeleton
 from hand_pose_core.live.hand_landmarker import as_rgb
@@ -59,7 +59,7 @@ class MultiViewResult:
 
 class MultiViewPipeline:
     """One `HandPosePipeline` per view on shared engines; `views[0]` is the reference, the frame results
-    are in."""
+    are in. The reference pipeline given is used as it is, its camera set to the reference view's."""
 
     def __init__(self, reference: HandPosePipeline, views: list[View]) -> None:
         if len(views) < 2:
@@ -254,7 +254,8 @@ def draw_views(
     tiles = []
     for view in views:
         frame = frames.get(view.name)
-        tile = Image.fromarray(as_rgb(frame) if frame is not None else np.zeros((512, 512, 3), np.uint8))
+        blank = np.zeros((view.camera.height, view.camera.width, 3), np.uint8)
+        tile = Image.fromarray(as_rgb(frame) if frame is not None else blank)
         seen = result.frame.hands if view is views[0] else result.views.get(view.name, [])
         for hand in seen:
             draw_skeleton(tile, hand.keypoints, hand.side, width=1)
@@ -274,16 +275,28 @@ def draw_views(
 def recording_views(
     path: Path, pipeline: MultiViewPipeline, tolerance_ns: int = 5_000_000
 ) -> Iterator[tuple[dict[str, np.ndarray | None], MultiViewResult]]:
-    """Each RGB frame of an Aria recording with the SLAM frames captured within `tolerance_ns` of it, all
-    undistorted, through the multi-view pipeline (which must have the recording's own views)."""
+    """Each RGB frame of an Aria recording with the other cameras' frames captured within `tolerance_ns`
+    of it, all undistorted, through the multi-view pipeline (which must have the recording's own views).
+    Frames are read one at a time in capture order: an RGB frame goes through once a frame captured after
+    its tolerance has come, paired as the node pairs them (`ViewFrames`)."""
     names = pipeline.names
-    undistorters = {view.name: u for view, u in device_views(load_device_calibration(path), str(path), names)}
-    frames = list(vrs_frames(path, names))
-    for frame in (f for f in frames if f.label == names[0]):
-        paired: dict[str, np.ndarray | None] = {names[0]: undistorters[names[0]].undistort(frame.image)}
-        for name in names[1:]:
-            near = [
-                f for f in frames if f.label == name and abs(f.capture_ns - frame.capture_ns) <= tolerance_ns
-            ]
-            paired[name] = undistorters[name].undistort(near[0].image) if near else None
-        yield paired, pipeline.process(paired, frame.capture_ns / 1e9)
+    calibration = load_device_calibration(path)
+    undistorters = {view.name: u for view, u in device_views(calibration, str(path), names)}
+    others = ViewFrames(names[1:], tolerance_ns, wait_s=0.0)
+    waiting: list[VrsFrame] = []
+
+    def run(reference: VrsFrame) -> tuple[dict[str, np.ndarray | None], MultiViewResult]:
+        frames: dict[str, np.ndarray | None] = {names[0]: undistorters[names[0]].undistort(reference.image)}
+        for name, raw in others.pair(reference.capture_ns).items():
+            frames[name] = undistorters[name].undistort(raw) if raw is not None else None
+        return frames, pipeline.process(frames, reference.capture_ns / 1e9)
+
+    for frame in vrs_frames(path, names):
+        while waiting and frame.capture_ns > waiting[0].capture_ns + tolerance_ns:
+            yield run(waiting.pop(0))
+        if frame.label == names[0]:
+            waiting.append(frame)
+        else:
+            others.add(frame.label, frame.capture_ns, frame.image)
+    for reference in waiting:
+        yield run(reference)
