@@ -47,8 +47,9 @@ class View:
         return cls(name, camera, np.eye(3), np.zeros(3))
 
     def to_view(self, points: np.ndarray) -> np.ndarray:
-        """(..., 3) reference-frame points in this view's frame."""
-        return (np.asarray(points, np.float64) - self.translation) @ self.rotation
+        """(..., 3) reference-frame points in this view's frame (NaN points, unknown joints, stay NaN)."""
+        with np.errstate(invalid="ignore"):
+            return (np.asarray(points, np.float64) - self.translation) @ self.rotation
 
     def from_view(self, points: np.ndarray) -> np.ndarray:
         """(..., 3) points of this view's frame in the reference frame."""
