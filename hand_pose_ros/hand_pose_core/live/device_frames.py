@@ -57,7 +57,7 @@ class DeviceImage:
 
     @classmethod
     def upload(cls, frame: np.ndarray, device: torch.device) -> DeviceImage:
-        return cls(torch.from_numpy(np.ascontiguousarray(frame)).to(device))
+        return cls(torch.from_numpy(np.require(frame, requirements="CW")).to(device))
 
     @property
     def shape(self) -> tuple[int, ...]:
