@@ -186,7 +186,12 @@ def main() -> None:
         for precision in precisions:
             engines[model.name][f"graphs {precision}"] = graphed(model, device, precision)
         if args.compile and model.name == "potter_official":
-            engines[model.name]["compiled graphs fp16"] = graphed(model, device, "fp16", compile_module=True)
+            try:
+                engines[model.name]["compiled graphs fp16"] = graphed(
+                    model, device, "fp16", compile_module=True
+                )
+            except Exception as exc:  # compile fails in many ways; the rest of the run still counts
+                report["compile_error"] = f"{type(exc).__name__}: {exc}"[:2000]
         reference = engines[model.name]["eager fp32"]
         parities[model.name] = {
             name: {**parity(model, engine, reference), "meets": None}
@@ -203,8 +208,9 @@ def main() -> None:
             latencies[f"{model.name} batch {batch}"] = with_ratios(
                 time_in_turns(calls, rounds, per_round, warmup), "eager fp32"
             )
+        report["parity"], report["latency"] = parities, latencies
+        save(report, args.out)  # what a run stopped by its time limit measured so far
         print(f"{model.name}: {time.perf_counter() - started:.0f} s", flush=True)
-    report["parity"], report["latency"] = parities, latencies
 
     frames = {}
     for scene, photo in PHOTOS.items():
@@ -227,8 +233,9 @@ def main() -> None:
                 for name in pipelines:
                     timings[f"{name}, {mode}"]["x_eager"] = timings[f"{name}, {mode}"]["p50_ms"] / base
             frames[f"{scene}, {pose}"] = {"hands_found": found, "timings": timings}
+            report["live_frame"] = frames
+            save(report, args.out)
         print(f"live frame, {scene}: {time.perf_counter() - started:.0f} s", flush=True)
-    report["live_frame"] = frames
 
     official = next(m for m in models if m.name == "potter_official")
     batch = sample_batch(official.card, throughput_batch, seed=3)
@@ -242,11 +249,15 @@ def main() -> None:
         for name, t in timings.items()
     }
     report["seconds"] = time.perf_counter() - started
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "device.json").write_text(json.dumps(report, indent=1))
+    save(report, args.out)
     table = markdown(report)
     (args.out / "device.md").write_text(table)
     print(table)
+
+
+def save(report: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "device.json").write_text(json.dumps(report, indent=1))
 
 
 def bundled_model_config(name: str) -> dict[str, object]:

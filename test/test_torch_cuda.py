@@ -5,6 +5,9 @@ it), `auto`'s order with each runtime made usable in turn, and on a GPU the grap
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -196,3 +199,23 @@ def test_cuda_graphs_give_eagers_outputs_for_host_and_device_inputs():
     expected = reference.infer(inputs)
     assert np.abs(graphed.infer(inputs) - expected).max() <= 1e-3  # chunks of 2, the last padded
     assert np.abs(graphed.infer_tensors(torch.from_numpy(inputs).cuda()) - expected).max() <= 1e-3
+
+
+def test_the_device_script_runs_end_to_end_on_the_cpu(tmp_path):
+    """The dry run of bench/device.py (no graphs, FP32, few calls): everything but CUDA works."""
+    script = DATA_DIR.parent / "bench" / "device.py"
+    command = [sys.executable, str(script), "--device", "cpu", "--quick", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "device.json").read_text())
+    assert set(report["parity"]) == {
+        "palm_detector",
+        "hand_landmarks",
+        "lifter",
+        "detector",
+        "potter_tiny",
+        "potter_official",
+    }
+    assert all(result["meets"] for engines in report["parity"].values() for result in engines.values())
+    assert {f["hands_found"]["eager fp32"] for f in report["live_frame"].values()} == {1, 2}
+    assert "| official-size POTTER |" in (tmp_path / "device.md").read_text()
