@@ -193,7 +193,7 @@ def test_auto_prefers_tensorrt_and_says_why_when_it_cannot(tmp_path, caplog):
         ("m.pt", "onnxruntime", "export it first: hand-pose export --checkpoint"),
         ("m.onnx", "torch", "the torch backend runs checkpoints"),
         ("m.engine", "onnxruntime", "runs only with the tensorrt backend"),
-        ("m.onnx", "fast", "expected one of auto, torch, onnxruntime, tensorrt"),
+        ("m.onnx", "fast", "expected one of auto, torch, torch-cuda, onnxruntime, tensorrt"),
     ],
 )
 def test_a_backend_that_cannot_run_the_file_is_refused(tmp_path, path, backend, expected):

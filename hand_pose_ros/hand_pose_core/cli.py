@@ -515,7 +515,10 @@ def _shared_options() -> dict[str, argparse.ArgumentParser]:
     split.add_argument("--split", default="test", choices=SPLITS)
     engines = parent()
     engines.add_argument(
-        "--backend", default="auto", choices=BACKENDS, help="auto: TensorRT, else ONNX Runtime"
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="auto: TensorRT, ONNX Runtime CUDA, torch CUDA, else ONNX Runtime CPU",
     )
     engines.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: one per core)")
     presence = parent()

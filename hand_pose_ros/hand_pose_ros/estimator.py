@@ -204,7 +204,7 @@ PARAMETERS = (
     Parameter(
         "backend",
         "auto",
-        "auto: TensorRT when usable, else ONNX Runtime (checkpoints: PyTorch)",
+        "auto: the first usable of TensorRT, ONNX Runtime CUDA, torch-cuda, ONNX Runtime CPU",
         choices=BACKENDS,
     ),
     Parameter(

@@ -108,11 +108,16 @@ class Turn:
     def _clockwise(self) -> bool:
         return self.target == "portrait"
 
+    @property
+    def quarter_turns(self) -> int:
+        """The image's turn as `np.rot90`'s (and `torch.rot90`'s) k: 0, -1 (clockwise) or 1."""
+        return 0 if self.identity else -1 if self._clockwise else 1
+
     def image(self, image: np.ndarray) -> np.ndarray:
         """The image (H, W) or (H, W, C) in the target orientation."""
         if self.identity:
             return image
-        return np.ascontiguousarray(np.rot90(image, k=-1 if self._clockwise else 1))
+        return np.ascontiguousarray(np.rot90(image, k=self.quarter_turns))
 
     def points_2d(self, points: np.ndarray, source_width: int, source_height: int) -> np.ndarray:
         """Pixels (..., 2) of a `source_width` x `source_height` image of the source orientation, in the

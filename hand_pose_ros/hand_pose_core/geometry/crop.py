@@ -14,6 +14,7 @@ one kind of hand. The official baseline does not mirror.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,7 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 MIRRORED_SIDE = "left"
 MIRROR_Y = np.array([1.0, -1.0, 1.0])
+ArrayLike = Any  # a numpy array or a torch tensor
 
 
 @dataclass(frozen=True)
@@ -77,18 +79,20 @@ def box_is_usable(bbox: np.ndarray | None, width: int, height: int) -> str | Non
     return None
 
 
-def warp_crop(image: np.ndarray, window: CropWindow, size: int) -> np.ndarray:
-    """(H, W, C) -> (size, size, C) float32, bilinear, zeros outside the image (C: RGB's 3, or an event
-    representation's channels)."""
-    height, width = image.shape[:2]
+CropTap = tuple[np.ndarray, np.ndarray, np.ndarray]  # rows (size,), columns (size,), weights (size, size)
+
+
+def crop_taps(window: CropWindow, size: int, width: int, height: int) -> list[CropTap]:
+    """Where each pixel of a crop samples a `width` x `height` image: the four bilinear taps, each as the
+    image rows and columns it reads (clipped into the image) and its float32 weights, zero where the tap
+    falls outside. Shared by `warp_crop` and the crops cut on an engine's device (`live.device_frames`)."""
     steps = np.arange(size, dtype=np.float64)
     xs, ys = window.to_image(
         np.stack([steps, steps], axis=1), size
     ).T  # image x of each column, y of each row
     x0, y0 = np.floor(xs).astype(np.int64), np.floor(ys).astype(np.int64)
     fx, fy = (xs - x0).astype(np.float32), (ys - y0).astype(np.float32)
-    out = np.zeros((size, size, image.shape[2]), dtype=np.float32)
-    source = image.astype(np.float32)
+    taps = []
     for dy, wy in ((0, 1.0 - fy), (1, fy)):
         rows = y0 + dy
         row_ok = (rows >= 0) & (rows < height)
@@ -96,16 +100,32 @@ def warp_crop(image: np.ndarray, window: CropWindow, size: int) -> np.ndarray:
             cols = x0 + dx
             col_ok = (cols >= 0) & (cols < width)
             weight = (wy * row_ok)[:, None] * (wx * col_ok)[None, :]
-            sample = source[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)]
-            out += weight[..., None] * sample
+            taps.append((np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1), weight))
+    return taps
+
+
+def warp_crop(image: np.ndarray, window: CropWindow, size: int) -> np.ndarray:
+    """(H, W, C) -> (size, size, C) float32, bilinear, zeros outside the image (C: RGB's 3, or an event
+    representation's channels)."""
+    height, width = image.shape[:2]
+    out = np.zeros((size, size, image.shape[2]), dtype=np.float32)
+    source = image.astype(np.float32)
+    for rows, cols, weight in crop_taps(window, size, width, height):
+        out += weight[..., None] * source[rows][:, cols]
     return out
+
+
+def imagenet_normalize(
+    crop: ArrayLike, mean: ArrayLike = IMAGENET_MEAN, std: ArrayLike = IMAGENET_STD
+) -> ArrayLike:
+    """(..., 3) float in [0, 255], channels last -> ImageNet-normalised; numpy, or torch tensors with
+    `mean` and `std` as tensors (the crops cut on an engine's device), the same arithmetic."""
+    return (crop / 255.0 - mean) / std
 
 
 def normalize_crop(crop: np.ndarray) -> np.ndarray:
     """(S, S, 3) float in [0, 255] -> (3, S, S) float32 with ImageNet normalisation."""
-    return np.ascontiguousarray(
-        ((crop / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1), np.float32
-    )
+    return np.ascontiguousarray(imagenet_normalize(crop).transpose(2, 0, 1), np.float32)
 
 
 def crop_input(crop: np.ndarray, events: bool = False) -> np.ndarray:

@@ -12,7 +12,7 @@ does not care which runtime runs the models.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -22,18 +22,24 @@ from hand_pose_core.live.palms import (
     ANCHOR_CENTRES,
     PALM_OUTPUT_WIDTH,
     PalmDetection,
-    letterbox_input,
+    letterbox_warp,
     palm_to_region,
     palms_from_output,
 )
 from hand_pose_core.live.regions import (
+    PIXEL_SCALE,
     RotatedRect,
+    SquareWarp,
     associate_regions,
-    crop_region,
     project_to_image,
     region_from_landmarks,
+    region_warp,
     rotate_world,
+    warp_to_square,
 )
+
+if TYPE_CHECKING:  # torch only where the engines take tensors
+    from hand_pose_core.live.device_frames import DeviceImage
 
 LANDMARK_INPUT_SIZE = 224
 NUM_LANDMARKS = 21
@@ -41,12 +47,13 @@ NUM_LANDMARKS = 21
 LANDMARKS, PRESENCE, LEFT_PROBABILITY, WORLD_LANDMARKS = slice(0, 63), 63, 64, slice(65, 128)
 LANDMARK_OUTPUT_WIDTH = 128
 Z_SCALE = 0.4  # TensorsToLandmarksCalculator's normalize_z: normalized z = raw z / 224 / 0.4
-PIXEL_SCALE = np.float32(1.0 / 255.0)
-SAME_HAND_IOU = 0.5  # model inputs are pixel/255, as MediaPipe's float conversion
+SAME_HAND_IOU = 0.5
 
 
 class PalmEngine(Protocol):
-    """The palm detector: (N, 3, 192, 192) float32 RGB/255 -> (N, 2016, 19): 18 regressors, score logit."""
+    """The palm detector: (N, 3, 192, 192) float32 RGB/255 -> (N, 2016, 19): 18 regressors, score logit.
+    An engine whose `tensor_device` is a torch device (the PyTorch CUDA engine) also takes its input there
+    (`infer_tensors`), and the graph then cuts the inputs from a frame uploaded to it once."""
 
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -155,22 +162,36 @@ class HandLandmarker:
         self._frames_since_palms = 0
         self.last_frame = NO_FRAME
 
-    def process(self, image: np.ndarray) -> list[FoundHand]:
-        """The hands in one RGB frame (uint8 (H, W, 3), or grey (H, W) / (H, W, 1)), in MediaPipe's order."""
+    @property
+    def tensor_device(self) -> object | None:
+        """The torch device both engines take their inputs on, or None (numpy inputs)."""
+        devices = {getattr(e, "tensor_device", None) for e in (self.palm_engine, self.landmark_engine)}
+        return devices.pop() if len(devices) == 1 else None
+
+    def process(self, image: np.ndarray, on_device: DeviceImage | None = None) -> list[FoundHand]:
+        """The hands in one RGB frame (uint8 (H, W, 3), or grey (H, W) / (H, W, 1)), in MediaPipe's order.
+        With engines on a torch device the inputs are cut there, from `on_device` (the same frame, already
+        uploaded) or from the frame uploaded now."""
         frame = as_rgb(image)
         if frame.shape[0] == 0 or frame.shape[1] == 0:
             self.reset()
             return []
+        if on_device is None and self.tensor_device is not None:
+            from hand_pose_core.live.device_frames import DeviceImage
+
+            on_device = DeviceImage.upload(frame, self.tensor_device)
         tracked = [] if self.config.static_image_mode else self._tracked
         due = not tracked or self._frames_since_palms + 1 >= self.config.palm_interval
         palm_detection_ran = len(tracked) < self.config.max_hands and due
-        palms, palm_regions, hands, next_regions = self._find(frame, tracked, palm_detection_ran)
+        palms, palm_regions, hands, next_regions = self._find(frame, on_device, tracked, palm_detection_ran)
         lost = len(next_regions) < len(tracked)
         if lost and len(tracked) < self.config.max_hands and not palm_detection_ran:
             # palm_interval skipped the palm detector on a frame where MediaPipe would have run it: run it
             # now, so that a hand lost from tracking is found again on this same frame
             palm_detection_ran = True
-            palms, palm_regions, hands, next_regions = self._find(frame, tracked, palm_detection_ran)
+            palms, palm_regions, hands, next_regions = self._find(
+                frame, on_device, tracked, palm_detection_ran
+            )
             lost = len(next_regions) < len(tracked)
         self._frames_since_palms = 0 if palm_detection_ran else self._frames_since_palms + 1
         if lost:  # a hand that left: look for hands on the next frame
@@ -182,36 +203,48 @@ class HandLandmarker:
         return hands
 
     def _find(
-        self, frame: np.ndarray, tracked: list[RotatedRect], detect_palms: bool
+        self, frame: np.ndarray, on_device: DeviceImage | None, tracked: list[RotatedRect], detect_palms: bool
     ) -> tuple[list[PalmDetection], list[RotatedRect], list[FoundHand], list[RotatedRect]]:
         """Palms (if `detect_palms`) and their regions, merged with the tracked regions, then the hands
         read in them and the regions for the next frame."""
         height, width = frame.shape[:2]
-        palms = self._detect_palms(frame) if detect_palms else []
+        palms = self._detect_palms(frame, on_device) if detect_palms else []
         palm_regions = [palm_to_region(palm, width, height) for palm in palms]
         regions = [
             (region, from_tracking)
             for region, from_tracking in associate_regions(palm_regions, tracked)
             if region.is_usable(width, height)
         ]
-        return palms, palm_regions, *self._read_hands(frame, regions)
+        return palms, palm_regions, *self._read_hands(frame, on_device, regions)
 
-    def _detect_palms(self, frame: np.ndarray) -> list[PalmDetection]:
+    def _inputs(
+        self,
+        engine: PalmEngine | LandmarkEngine,
+        frame: np.ndarray,
+        on_device: DeviceImage | None,
+        warps: list[SquareWarp],
+    ) -> np.ndarray:
+        """The engine's outputs for the warps of the frame: cut on the engine's device, or on the host."""
+        if on_device is not None:
+            return engine.infer_tensors(on_device.squares(warps))
+        return engine.infer(model_input(np.stack([warp_to_square(frame, warp) for warp in warps])))
+
+    def _detect_palms(self, frame: np.ndarray, on_device: DeviceImage | None) -> list[PalmDetection]:
         """The palm detector on the whole frame: its best max_hands palms (sections B and C)."""
-        tensor, padding = letterbox_input(frame)
-        raw = np.asarray(self.palm_engine.infer(model_input(tensor[None])))
+        warp, padding = letterbox_warp(frame.shape[1], frame.shape[0])
+        raw = np.asarray(self._inputs(self.palm_engine, frame, on_device, [warp]))
         if raw.shape != (1, len(ANCHOR_CENTRES), PALM_OUTPUT_WIDTH):
             raise ValueError(f"palm engine returned shape {raw.shape}, expected (1, 2016, 19)")
         return palms_from_output(raw[0], padding, self.config.min_detection_confidence, self.config.max_hands)
 
     def _read_hands(
-        self, frame: np.ndarray, regions: list[tuple[RotatedRect, bool]]
+        self, frame: np.ndarray, on_device: DeviceImage | None, regions: list[tuple[RotatedRect, bool]]
     ) -> tuple[list[FoundHand], list[RotatedRect]]:
         """The landmark model on every region in one batch: the hands above the presence threshold and
         the regions their landmarks give for the next frame."""
         hands, next_regions = [], []
         height, width = frame.shape[:2]
-        for hand in self._read(frame, regions):
+        for hand in self._read(frame, on_device, regions):
             if hand is None:
                 continue
             if any(
@@ -234,18 +267,25 @@ class HandLandmarker:
         frame = as_rgb(image)
         height, width = frame.shape[:2]
         regions = [region_from_landmarks(k / (width, height), width, height) for k in keypoints]
-        return self._read(frame, [(region, False) for region in regions])
+        on_device = None
+        if regions and self.tensor_device is not None:
+            from hand_pose_core.live.device_frames import DeviceImage
 
-    def _read(self, frame: np.ndarray, regions: list[tuple[RotatedRect, bool]]) -> list[FoundHand | None]:
+            on_device = DeviceImage.upload(frame, self.tensor_device)
+        return self._read(frame, on_device, [(region, False) for region in regions])
+
+    def _read(
+        self, frame: np.ndarray, on_device: DeviceImage | None, regions: list[tuple[RotatedRect, bool]]
+    ) -> list[FoundHand | None]:
         """The landmark model on every region in one batch: each region's hand, or None when it is not
         present enough."""
         if not regions:
             return []
-        crops = np.stack([crop_region(frame, region, LANDMARK_INPUT_SIZE) for region, _ in regions])
-        outputs = np.asarray(self.landmark_engine.infer(model_input(crops)), dtype=np.float64)
+        height, width = frame.shape[:2]
+        warps = [region_warp(region, width, height, LANDMARK_INPUT_SIZE) for region, _ in regions]
+        outputs = np.asarray(self._inputs(self.landmark_engine, frame, on_device, warps), dtype=np.float64)
         if outputs.shape != (len(regions), LANDMARK_OUTPUT_WIDTH):
             raise ValueError(f"landmark engine returned {outputs.shape}, expected ({len(regions)}, 128)")
-        height, width = frame.shape[:2]
         hands: list[FoundHand | None] = []
         for (region, from_tracking), output in zip(regions, outputs, strict=True):
             presence = float(output[PRESENCE])

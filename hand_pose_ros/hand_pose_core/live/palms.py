@@ -16,7 +16,13 @@ from itertools import groupby
 import cv2
 import numpy as np
 
-from hand_pose_core.live.regions import RotatedRect, rotation_to_vertical, transform_rect, warp_to_square
+from hand_pose_core.live.regions import (
+    RotatedRect,
+    SquareWarp,
+    rotation_to_vertical,
+    transform_rect,
+    warp_to_square,
+)
 
 PALM_INPUT_SIZE = 192
 NUM_PALM_KEYPOINTS = 7
@@ -67,17 +73,24 @@ ANCHOR_OFFSETS = np.concatenate(
 )
 
 
-def letterbox_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The palm model's input for an RGB image: (192, 192, 3) uint8, the image centred on a black square of
-    its longer side, and the padding fractions (left, top, right, bottom) that undo it."""
-    height, width = image.shape[:2]
+def letterbox_warp(width: int, height: int) -> tuple[SquareWarp, np.ndarray]:
+    """The palm model's warp of a `width` x `height` image: the image centred on a black square of its
+    longer side, resampled to 192x192; and the padding fractions (left, top, right, bottom) that undo it."""
     long_side = max(width, height)
     pad_x = (1.0 - width / long_side) / 2.0
     pad_y = (1.0 - height / long_side) / 2.0
-    tensor = warp_to_square(
-        image, (width / 2.0, height / 2.0), (long_side, long_side), 0.0, PALM_INPUT_SIZE, cv2.BORDER_CONSTANT
+    warp = SquareWarp(
+        (width / 2.0, height / 2.0), (long_side, long_side), 0.0, PALM_INPUT_SIZE, cv2.BORDER_CONSTANT
     )
-    return tensor, np.array([pad_x, pad_y, pad_x, pad_y])
+    return warp, np.array([pad_x, pad_y, pad_x, pad_y])
+
+
+def letterbox_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The palm model's input for an RGB image, (192, 192, 3) uint8, and the padding fractions (see
+    `letterbox_warp`)."""
+    height, width = image.shape[:2]
+    warp, padding = letterbox_warp(width, height)
+    return warp_to_square(image, warp), padding
 
 
 def decode_palms(raw: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray]:

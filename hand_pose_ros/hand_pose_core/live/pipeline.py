@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,6 +50,9 @@ from hand_pose_core.live.detection import Detection, decode_detections, frame_in
 from hand_pose_core.live.hand_landmarker import FoundHand, HandLandmarker, HandLandmarkerConfig, as_rgb
 from hand_pose_core.live.tracking import HandTracker, OneEuroFilter, Track, resolve_sides
 from hand_pose_core.runtime.base import Engine
+
+if TYPE_CHECKING:  # torch only where the engines take tensors
+    from hand_pose_core.live.device_frames import DeviceFrame
 from hand_pose_core.runtime.bundled import model_or_bundled
 from hand_pose_core.runtime.engines import load_engine
 
@@ -253,17 +257,19 @@ class HandPosePipeline:
         """One frame -> its hands. `stamp` (seconds) drives smoothing; `given` is for benchmark mode."""
         result = FrameResult()
         try:
+            on_device = None
             if self.needs_image:
                 image = as_rgb(image) if self.events is None else as_event_frame(image, self.events)
                 self.camera.check_image(image, "frame")
+                on_device = self._upload(image)
             if self.config.localisation == "given":
                 hands = self._given(given or [], result)
             elif self.config.localisation == "mediapipe":
-                hands = self._landmarks(image, result)
+                hands = self._landmarks(image, on_device, result)
             else:
                 hands = self._localise(image, result)
             if hands:
-                self._lift(image, hands, result)
+                self._lift(image, on_device, hands, result)
         except InputError as exc:
             result.hands = []
             result.skipped.append(("frame", str(exc)))
@@ -273,6 +279,23 @@ class HandPosePipeline:
 
     def _turn_to(self, orientation: Orientation) -> Turn:
         return Turn(self.config.orientation, orientation)
+
+    @property
+    def tensor_device(self) -> object | None:
+        """The torch device of the engines that cut their inputs from the frame there (MediaPipe's, or
+        POTTER's), or None: the frame is then uploaded once and turned, cropped and normalised there."""
+        if self.hands is not None and self.hands.tensor_device is not None:
+            return self.hands.tensor_device
+        if self.lifting == "potter":
+            return self.pose.tensor_device
+        return None
+
+    def _upload(self, image: np.ndarray) -> DeviceFrame | None:
+        if self.tensor_device is None:
+            return None
+        from hand_pose_core.live.device_frames import DeviceFrame
+
+        return DeviceFrame(image, self.tensor_device)
 
     def _given(self, given: list[GivenHand], result: FrameResult) -> list[HandResult]:
         hands = []
@@ -303,13 +326,16 @@ class HandPosePipeline:
             )
         return hands
 
-    def _landmarks(self, image: np.ndarray, result: FrameResult) -> list[HandResult]:
+    def _landmarks(
+        self, image: np.ndarray, on_device: DeviceFrame | None, result: FrameResult
+    ) -> list[HandResult]:
         """MediaPipe Hands on the frame turned upright: one hand per side, in the frame's pixels, with
         its world landmarks (wrist-relative, in the frame's camera axes) as the first 3D."""
         turn = self._turn_to(self.hands.palm_engine.card.orientation)
         turned = turn.image(image)
         start = time.perf_counter()
-        found = self.hands.process(turned)
+        uploaded = on_device is not None and self.hands.tensor_device == on_device.device
+        found = self.hands.process(turned, on_device.turned(turn) if uploaded else None)
         result.seconds["landmarks"] = time.perf_counter() - start
         back, (height, width) = turn.inverse, turned.shape[:2]
         return [self._found(hand, side, back, width, height) for hand, side in one_per_side(found)]
@@ -370,12 +396,20 @@ class HandPosePipeline:
             track.side, track.score, track.box.copy(), keypoints, np.zeros((NUM_JOINTS, 3)), None, detected
         )
 
-    def _lift(self, image: np.ndarray | None, hands: list[HandResult], result: FrameResult) -> None:
+    def _lift(
+        self,
+        image: np.ndarray | None,
+        on_device: DeviceFrame | None,
+        hands: list[HandResult],
+        result: FrameResult,
+    ) -> None:
         """The 3D stage for all hands of the frame in one batched call (or the world landmarks), then
         placement."""
         if self.pose is not None:
             start = time.perf_counter()
-            relative = self._potter(image, hands) if self.lifting == "potter" else self._lifter(hands)
+            relative = (
+                self._potter(image, on_device, hands) if self.lifting == "potter" else self._lifter(hands)
+            )
             result.seconds["pose"] = time.perf_counter() - start
             for hand, joints in zip(hands, relative, strict=True):
                 hand.relative = joints
@@ -383,20 +417,29 @@ class HandPosePipeline:
             self._place(hand)
         result.hands = hands
 
-    def _potter(self, image: np.ndarray, hands: list[HandResult]) -> np.ndarray:
-        """POTTER on each hand's box, cropped from the frame turned to POTTER's orientation."""
+    def _potter(
+        self, image: np.ndarray, on_device: DeviceFrame | None, hands: list[HandResult]
+    ) -> np.ndarray:
+        """POTTER on each hand's box, cropped from the frame turned to POTTER's orientation (on POTTER's
+        device when the frame is there)."""
         card = self.pose.card
         turn = self._turn_to(card.orientation)
-        turned = turn.image(image)
         size, mirrored = card.input_size, [is_mirrored(card.mirror_left, h.side) for h in hands]
-        crops = []
-        for hand, mirror in zip(hands, mirrored, strict=True):
+        windows = []
+        for hand in hands:
             x1, y1, x2, y2 = hand.box
             corners = turn.points_2d(np.array([[x1, y1], [x2, y2]]), self.camera.width, self.camera.height)
-            box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
-            crop = warp_crop(turned, CropWindow.from_box(box), size)
-            crops.append(crop_input(mirror_crop(crop) if mirror else crop, self.events is not None))
-        relative = self.pose.infer(np.stack(crops))
+            windows.append(CropWindow.from_box(np.concatenate([corners.min(axis=0), corners.max(axis=0)])))
+        events = self.events is not None
+        if on_device is not None and self.pose.tensor_device == on_device.device:
+            relative = self.pose.infer_tensors(on_device.turned(turn).crops(windows, size, mirrored, events))
+        else:
+            turned = turn.image(image)
+            crops = []
+            for window, mirror in zip(windows, mirrored, strict=True):
+                crop = warp_crop(turned, window, size)
+                crops.append(crop_input(mirror_crop(crop) if mirror else crop, events))
+            relative = self.pose.infer(np.stack(crops))
         relative = [mirror_joints(j) if m else j for j, m in zip(relative, mirrored, strict=True)]
         return turn.inverse.points_3d(np.stack(relative))
 

@@ -35,6 +35,7 @@ WARP_BLOCK_WIDTH = 64
 REMAP_MAX_SIDE = 32767
 SUBPIXEL_LIMIT = float(32000 * SUBPIXELS)
 FAST_MAPS_MAX_PX = 16000.0  # corners within this keep the split maps' whole pixels inside int16
+PIXEL_SCALE = np.float32(1.0 / 255.0)  # MediaPipe's model inputs are pixel/255, as its float conversion
 FAST_MAPS_MAX_EXCESS = 1e-5  # perspective divisor within 1 ± this: first order is exact to 1e-6 px
 
 
@@ -158,41 +159,69 @@ def _steps(side: int) -> np.ndarray:
     return np.arange(side, dtype=np.float64)
 
 
-def warp_to_square(
-    image: np.ndarray,
-    centre_px: tuple[float, float],
-    size_px: tuple[float, float],
-    rotation: float,
-    side: int,
-    border: int,
-) -> np.ndarray:
-    """A rotated rectangle of the image resampled into a (side, side) uint8 tensor.
+@dataclass(frozen=True)
+class SquareWarp:
+    """A rotated rectangle of an image (centre and size in pixels, rotation in radians) to resample into a
+    (side, side) tensor, with OpenCV's border rule outside the image (BORDER_CONSTANT: black,
+    BORDER_REPLICATE: edge pixels)."""
+
+    centre_px: tuple[float, float]
+    size_px: tuple[float, float]
+    rotation: float
+    side: int
+    border: int
+
+
+@dataclass(frozen=True)
+class SquareSampling:
+    """Where a warp samples an image: OpenCV's fixed-point maps (positions (side, side, 2) int16 of whole
+    pixels, fractions (side, side) uint16 of 1/32 pixels, y then x in 5 bits each) on the image taken every
+    `decimation`-th pixel; no maps for a warp that is not finite (the tensor is black)."""
+
+    decimation: int
+    positions: np.ndarray | None
+    fractions: np.ndarray | None
+
+
+def square_sampling(warp: SquareWarp, height: int, width: int) -> SquareSampling:
+    """The sampling of a warp of a `width` x `height` image, shared by `warp_to_square` (OpenCV's remap) and
+    the same remap on an engine's device (`live.device_frames`).
 
     Tensor pixel (u, v) samples centre + R(rotation)·((u/side - 0.5)·w, (v/side - 0.5)·h), bilinear, with
     image pixel centres at integer coordinates. MediaPipe runs OpenCV's perspective warp from the
     rectangle's corners to the tensor's corners; OpenCV before 4.11 rounded each sampling position to
     1/32 pixel and interpolated in fixed point, and newer versions do not. Our sampling maps reproduce
     the old rounding and OpenCV's fixed-point remap interpolates, so the tensor matches MediaPipe's."""
-    height, width = image.shape[:2]
+    centre_px, size_px, side = warp.centre_px, warp.size_px, warp.side
     decimation = 1 + max(height, width) // REMAP_MAX_SIDE
     if decimation > 1:  # beyond what OpenCV's remap (and so MediaPipe) takes: decimate, approximately
-        image = np.ascontiguousarray(image[::decimation, ::decimation])
         centre_px = (centre_px[0] / decimation, centre_px[1] / decimation)
         size_px = (size_px[0] / decimation, size_px[1] / decimation)
-    corners = cv2.boxPoints((centre_px, size_px, math.degrees(rotation)))  # bottom-left, then clockwise
+    corners = cv2.boxPoints((centre_px, size_px, math.degrees(warp.rotation)))  # bottom-left, then clockwise
     _, inverse = cv2.invert(cv2.getPerspectiveTransform(corners, _tensor_corners(side)))
     m = inverse.ravel().tolist()
     if not all(math.isfinite(v) for v in m):
-        return np.zeros((side, side, image.shape[2]), dtype=np.uint8)
+        return SquareSampling(decimation, None, None)
     divisors = (m[8], m[6] * side + m[8], m[7] * side + m[8], (m[6] + m[7]) * side + m[8])  # at the corners
     reach_px = max(abs(centre_px[0]), abs(centre_px[1])) + math.hypot(*size_px) / 2
     if m[1] == 0 and m[3] == 0 and all(d == 1 for d in divisors):
-        positions, fractions = _unrotated_sampling_maps(tuple(m), side)
+        maps = _unrotated_sampling_maps(tuple(m), side)
     elif reach_px < FAST_MAPS_MAX_PX and max(abs(d - 1) for d in divisors) < FAST_MAPS_MAX_EXCESS:
-        positions, fractions = _sampling_maps(inverse, side)
+        maps = _sampling_maps(inverse, side)
     else:  # far outside the image (whole pixels would overflow int16), or really projective
-        positions, fractions = _exact_sampling_maps(inverse, side)
-    return cv2.remap(image, positions, fractions, cv2.INTER_LINEAR, borderMode=border)
+        maps = _exact_sampling_maps(inverse, side)
+    return SquareSampling(decimation, *maps)
+
+
+def warp_to_square(image: np.ndarray, warp: SquareWarp) -> np.ndarray:
+    """A rotated rectangle of the image resampled into a (side, side) uint8 tensor, as MediaPipe's
+    ImageToTensorCalculator does (see `square_sampling`)."""
+    sampling = square_sampling(warp, *image.shape[:2])
+    if sampling.positions is None:
+        return np.zeros((warp.side, warp.side, image.shape[2]), dtype=np.uint8)
+    if sampling.decimation > 1:
+        image = np.ascontiguousarray(image[:: sampling.decimation, :: sampling.decimation])
+    return cv2.remap(image, sampling.positions, sampling.fractions, cv2.INTER_LINEAR, borderMode=warp.border)
 
 
 @cache
@@ -274,20 +303,19 @@ def _exact_sampling_maps(inverse: np.ndarray, side: int) -> tuple[np.ndarray, np
     return positions, fractions.astype(np.uint16)
 
 
-def crop_region(image: np.ndarray, rect: RotatedRect, side: int) -> np.ndarray:
-    """The landmark model's input for a region: (side, side, 3) uint8, edge pixels repeated outside the
-    image (ImageToTensorCalculator's BORDER_REPLICATE). A region not square in pixels is padded to its
+def region_warp(rect: RotatedRect, width: int, height: int, side: int) -> SquareWarp:
+    """The landmark model's warp of a region of a `width` x `height` image: edge pixels repeated outside
+    the image (ImageToTensorCalculator's BORDER_REPLICATE); a region not square in pixels is padded to its
     longer side (keep_aspect_ratio)."""
-    height, width = image.shape[:2]
     side_px = max(rect.width * width, rect.height * height)
-    return warp_to_square(
-        image,
-        (rect.x_center * width, rect.y_center * height),
-        (side_px, side_px),
-        rect.rotation,
-        side,
-        cv2.BORDER_REPLICATE,
-    )
+    centre = (rect.x_center * width, rect.y_center * height)
+    return SquareWarp(centre, (side_px, side_px), rect.rotation, side, cv2.BORDER_REPLICATE)
+
+
+def crop_region(image: np.ndarray, rect: RotatedRect, side: int) -> np.ndarray:
+    """The landmark model's input for a region: (side, side, 3) uint8 (see `region_warp`)."""
+    height, width = image.shape[:2]
+    return warp_to_square(image, region_warp(rect, width, height, side))
 
 
 def project_to_image(points: np.ndarray, rect: RotatedRect) -> np.ndarray:

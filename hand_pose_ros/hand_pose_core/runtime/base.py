@@ -27,6 +27,7 @@ class Engine(ABC):
     """A loaded model behind one backend."""
 
     backend: str
+    tensor_device: object | None = None  # a torch device the engine also takes inputs on (`infer_tensors`)
 
     def __init__(self, card: ModelCard, max_batch: int | None = None) -> None:
         self.card, self.max_batch = card, max_batch
