@@ -9,7 +9,8 @@ the model's own priors, a key pose a second), fitted frame by frame in one batch
 the pipeline does: per frame, the wall time and the CPU time of the fitting thread (less sensitive to
 other work on a shared machine; the first frame, cold, apart), and each hand's mean distance of MANO's
 joints from the true ones; then the same with Gaussian noise on the joints, as a pose model's output
-would have it. What else kept the machine busy meanwhile is reported (`system_load`).
+would have it. What else kept the machine busy meanwhile is reported (`system_load`). Last, what the
+node's mesh marker of one hand costs rclpy: building it, and serialising it as publishing does.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hand_pose_core.mano.fitting import ManoFitter
+from hand_pose_core.mano.fitting import ManoFit, ManoFitter
 from hand_pose_core.mano.model import ManoModel
 from hand_pose_core.mano.stand_in import sample_parameters, stand_in_arrays
 
@@ -75,6 +76,24 @@ def run(fitter: ManoFitter, truth: dict[str, np.ndarray], noise_m: float, rng: n
     }
 
 
+def marker_ms(fit: ManoFit, repeats: int = 10) -> tuple[float, float]:
+    """Milliseconds to build one hand's mesh marker, and to serialise it (median of `repeats`)."""
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import Header
+
+    from hand_pose_ros.messages import mesh_marker
+
+    built, serialised = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        marker = mesh_marker(Header(), fit.side, fit)
+        middle = time.perf_counter()
+        serialize_message(marker)
+        built.append(middle - start)
+        serialised.append(time.perf_counter() - middle)
+    return float(np.median(built) * 1000), float(np.median(serialised) * 1000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300)
@@ -101,6 +120,10 @@ def main() -> None:
             f"{error['max']:.3f} mm; cores kept busy by other processes "
             f"{load['cores_busy_other_processes']}, load {load['loadavg_1min']['max']}"
         )
+    build, serialise = marker_ms(
+        fitter.fit(["right"], fitter.models["right"].forward(truth["right"][0])[1][None])[0]
+    )
+    print(f"one hand's mesh marker: built in {build:.1f} ms, serialised in {serialise:.1f} ms")
 
 
 if __name__ == "__main__":

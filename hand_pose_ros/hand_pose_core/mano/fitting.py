@@ -8,8 +8,8 @@ pose as PCA coefficients of MANO's own training poses (`hands_components`, `hand
 spread, and the shape coefficients, which MANO scales to unit variance. The data terms' Jacobian is by
 forward differences, every hand's 61 perturbations posed in one batched call of the joints-only forward
 model; the priors are linear. A hand seen in the previous frame starts from that frame's parameters and
-takes `WARM_STEPS`; a new one starts from MANO's mean pose turned onto its joints (Kabsch) and takes
-`COLD_STEPS`. Error and speed: docs/mano.md.
+takes `WARM_STEPS`; a new one starts from MANO's mean pose turned onto its joints (Kabsch), and its
+frame takes `COLD_STEPS` (for the whole batch). Error and speed: docs/mano.md.
 """
 
 from __future__ import annotations
