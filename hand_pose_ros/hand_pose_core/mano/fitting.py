@@ -233,7 +233,8 @@ class _Problem:
                 axis=1,
             )
             residuals = np.concatenate([data[:, 0], self.prior(parameters)], axis=1)
-            normal = jacobian.transpose(0, 2, 1) @ jacobian
+            # einsum, not matmul: OpenBLAS's threads made this product 3x slower with the cores busy
+            normal = np.einsum("bmp,bmq->bpq", jacobian, jacobian)
             gradient = np.einsum("bmp,bm->bp", jacobian, residuals)
             diagonal = np.einsum("bii->bi", normal)
             damped = normal + damping[:, None, None] * (np.eye(PARAMETER_SIZE) * diagonal[:, None, :])
