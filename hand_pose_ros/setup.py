@@ -17,7 +17,11 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["hand_pose_core", "hand_pose_core.*", PACKAGE, f"{PACKAGE}.*"]),
-    package_data={"hand_pose_core.egoexo": ["*.json"], "hand_pose_core.events": ["dvs_msgs/*.msg"]},
+    package_data={
+        "hand_pose_core.egoexo": ["*.json"],
+        "hand_pose_core.synth": ["*.json"],
+        "hand_pose_core.events": ["dvs_msgs/*.msg"],
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -14,7 +14,8 @@ through a distorted camera (`DOTS_K`, `DOTS_D`: plumb_bob) as lossless PNG, whos
 rectified frames) it saves. `fuzz`: N malformed images and camera infos of many kinds, then the photo
 twice. `pairing`: images matched to the camera_info of their stamp (see `pairing`). `event_frames`
 (--image FRAMES.npz, array `frames` of (N, H, W, C) float32 event representations): each as a `32FC<C>`
-image with its camera_info, then an rgb8 image, which event input cannot take. Writes what came
+image with its camera_info, then an rgb8 image, which event input cannot take. `views` (--image
+RECORDING.vrs): an Aria recording's RGB and SLAM cameras (see `views`). Writes what came
 back (hand messages with their stamps and arrival times, every diagnostics report, what `interfaces`
 saw) as JSON. The photo's camera_info fits it (f = its width).
 """
@@ -362,6 +363,36 @@ def compressed(probe: Probe, frame: np.ndarray, args) -> list[int]:
     return stamps
 
 
+def views(probe: Probe, _frame, args) -> list[int]:
+    """The Aria recording `--image` (a VRS file) as the glasses send it: raw RGB frames on the image topic
+    and the SLAM cameras' on slam_left/image and slam_right/image, in capture order with their capture
+    stamps, a frame every 0.3 s; the left SLAM camera's first frame replaced by one of the wrong size."""
+    from hand_pose_core.geometry.aria import CAMERA_LABELS, vrs_frames
+
+    topic = {"camera-slam-left": "/slam_left/image", "camera-slam-right": "/slam_right/image"}
+    publishers = {
+        label: probe.create_publisher(Image, name, QoSProfile(depth=10)) for label, name in topic.items()
+    }
+    deadline = time.monotonic() + 30
+    while any(p.get_subscription_count() == 0 for p in publishers.values()):
+        assert time.monotonic() < deadline, "the estimator does not subscribe to the SLAM cameras"
+        time.sleep(0.05)
+    stamps, broken = [], False
+    for frame in vrs_frames(args.image, CAMERA_LABELS):
+        pixels = frame.image
+        if frame.label == "camera-slam-left" and not broken:
+            pixels, broken = pixels[::2, ::2].copy(), True
+        message = image_message(pixels, make_header(frame.capture_ns, frame.label.replace("-", "_")))
+        if frame.label == "camera-rgb":
+            time.sleep(0.3)
+            probe.images.publish(message)
+            stamps.append(frame.capture_ns)
+        else:
+            publishers[frame.label].publish(message)
+    time.sleep(1.5)
+    return stamps
+
+
 def interfaces(probe: Probe, frame: np.ndarray, args) -> list[int]:
     seen = probe.interfaces
     seen["image subscription"] = probe.qos(args.image_topic, "subscription")
@@ -380,7 +411,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "scenario",
-        choices=("bad_input", "rate", "interfaces", "compressed", "fuzz", "pairing", "event_frames"),
+        choices=("bad_input", "rate", "interfaces", "compressed", "fuzz", "pairing", "event_frames", "views"),
     )
     parser.add_argument("--overlays", help="compressed: where to save the overlays received (npz)")
     parser.add_argument("--image", required=True)
@@ -397,6 +428,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.image.endswith(".npz"):
         frame = np.load(args.image)["frames"]
+    elif args.image.endswith(".vrs"):
+        frame = None
     else:
         frame = np.asarray(PILImage.open(args.image).convert("RGB"))
     use_large_message_profile()
@@ -427,6 +460,7 @@ def main() -> None:
         "fuzz": fuzz,
         "pairing": pairing,
         "event_frames": event_frames,
+        "views": views,
     }
     stamps = scenarios[args.scenario](probe, frame, args)
     time.sleep(2.5)  # outputs still under way, and one more diagnostics report

@@ -280,3 +280,27 @@ def test_the_hand_message_carries_the_parameters_in_the_output_frame(models: dic
     turned = fit.turned(turn)
     for name in ("global_orient", "hand_pose", "betas", "transl"):
         np.testing.assert_allclose(getattr(with_mano, f"mano_{name}"), getattr(turned, name), atol=1e-6)
+
+
+def test_multi_view_fits_mano_to_the_joints_placed_from_every_view(mano_folder: Path) -> None:
+    from hand_pose_core.geometry.aria import device_views, load_device_calibration
+    from hand_pose_core.live.multiview import MultiViewPipeline, recording_views
+    from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
+
+    recording = Path(__file__).resolve().parents[1] / "data" / "aria" / "aea_recording.vrs"
+    rig = [view for view, _ in device_views(load_device_calibration(recording), str(recording))]
+    pipeline = HandPosePipeline.load(
+        None, rig[0].camera, config=PipelineConfig(variant="lite"), mano=mano_folder
+    )
+    fitted = []  # the frame results fitted, in order
+    fit_mano = pipeline.fit_mano
+    pipeline.fit_mano = lambda result: (fitted.append(result), fit_mano(result))
+    frames = [result.frame for _, result in recording_views(recording, MultiViewPipeline(pipeline, rig))]
+    hands = [hand for frame in frames for hand in frame.hands]
+    assert hands and all(hand.mano is not None for hand in hands)
+    # Once in the reference view's pipeline, once more after the joints are placed from every view.
+    assert [id(result) for result in fitted] == [id(frame) for frame in frames for _ in range(2)]
+    for hand in hands:
+        assert np.linalg.norm(hand.mano.joints - hand.camera, axis=-1).mean() == pytest.approx(
+            hand.mano.error_m
+        )

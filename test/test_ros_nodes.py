@@ -439,6 +439,41 @@ def test_node_undistorts_raw_aria_frames_played_from_a_real_recording(models, tm
     )
 
 
+def test_node_with_the_slam_cameras_pairs_them_with_each_rgb_frame_and_answers_every_frame(tmp_path):
+    """cameras rgb+slam on a real recording's three cameras (RGB at 20 Hz, SLAM at 10 Hz): every RGB
+    frame answered at its stamp; each SLAM camera paired with the 4 frames it has a frame for; the left
+    camera's frame of the wrong size sits out, counted."""
+    recording = DATA_DIR / "aria" / "aea_recording.vrs"
+    result_path = tmp_path / "probe.json"
+    parameters = {
+        "camera_source": "aria",
+        "aria_calibration": recording,
+        "cameras": "rgb+slam",
+        "smoothing": False,
+        "qos_overrides./image.subscription.reliability": "reliable",
+        "qos_overrides./slam_left/image.subscription.reliability": "reliable",
+        "qos_overrides./slam_right/image.subscription.reliability": "reliable",
+    }
+    with ProcessGroup(ros_env()) as group:
+        node = group.start(node_command("hand_pose_ros.estimator", parameters))
+        node.wait_for("active: images from")
+        probe = group.start(
+            [sys.executable, ROOT / "test" / "ros_probe.py", "views", "--image", recording, "--out",
+             result_path, "--image-topic", "/image", "--reliable-images"]
+        )  # fmt: skip
+        assert probe.wait(120) == 0, probe.output + "\n" + node.output
+        assert node.interrupt() == 0, node.output
+    result = json.loads(result_path.read_text())
+    assert len(result["sent"]) == 8
+    assert sorted(h["stamp"] for h in result["hands"]) == result["sent"]
+    assert all(h["frame_id"] == "camera_rgb" for h in result["hands"])
+    diagnostics = result["diagnostics"][-1]
+    assert diagnostics["frames processed"] == "8", diagnostics
+    assert diagnostics["views paired"] == "camera-slam-left: 4, camera-slam-right: 4", diagnostics
+    assert diagnostics["views missing"] == "camera-slam-left: 4, camera-slam-right: 4", diagnostics
+    assert "camera-slam-left frame: " in node.output  # the frame of the wrong size, logged
+
+
 def test_node_interfaces_lifecycle_names_qos_typed_hands_and_live_tuning(tmp_path):
     """In a namespace, inputs remapped, QoS overridden both ways, started by lifecycle transitions from
     outside: typed hands for a real photo, then `min_score` changed while running empties them, and a

@@ -82,12 +82,12 @@ def _synth(args: argparse.Namespace) -> None:
         generate,
     )
 
-    config = SynthConfig(args.takes, args.frames, args.seed, args.raw)
+    config = SynthConfig(args.takes, args.frames, args.seed, args.raw, args.slam)
     if args.events:
         from hand_pose_core.bags.event_takes import generate_events
 
-        if args.raw:
-            raise InputError("--raw is for image takes; an event take has no frames to distort")
+        if args.raw or args.slam:
+            raise InputError("--raw and --slam are for image takes; an event take is one event camera")
         result = generate_events(args.out, config, args.renders_per_frame)
     else:
         result = generate(args.out, config)
@@ -212,6 +212,38 @@ def _infer(args: argparse.Namespace) -> None:
     print(format_run(run))
     frame = "camera-frame" if args.absolute else "wrist-relative"
     print(f"wrote {args.out}: {run.num_predicted} hands, {frame} joints")
+
+
+def _eval_views(args: argparse.Namespace) -> None:
+    from hand_pose_core.atomic import write_json_atomic
+    from hand_pose_core.egoexo.formats import annotation_path, load_annotations
+    from hand_pose_core.geometry.aria import device_views, load_device_calibration
+    from hand_pose_core.live.multiview import MultiViewPipeline
+    from hand_pose_core.live.offline import format_views_report, run_views, views_report
+    from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
+    from hand_pose_core.synth.generator import RIG_CALIBRATION
+
+    rig = args.data / RIG_CALIBRATION.name
+    if not rig.is_file():
+        raise InputError(
+            f"{rig}: no rig calibration; make the set with: hand-pose synth --slam --out {args.data}"
+        )
+    views = [view for view, _ in device_views(load_device_calibration(rig), str(rig))]
+    private = annotation_path(args.data, args.split, public=args.split != "test")
+    truth = load_annotations(private)
+    pose = model_or_bundled(args.model, args.mode) if args.mode != "world" else None
+    detector = model_or_bundled(args.detector, "detector") if args.localisation == "detector" else None
+    config = PipelineConfig(args.localisation, min_score=args.min_score, variant=args.variant)
+    pipeline = HandPosePipeline.load(
+        pose, views[0].camera, detector, config, backend=args.backend, threads=args.threads
+    )
+    print(f"{pipeline.describe()} on {', '.join(v.name for v in views)}, {private}")
+    run = run_views(MultiViewPipeline(pipeline, views), truth, args.data / "image", args.split)
+    report = views_report(run, truth)
+    print(format_views_report(report))
+    if args.out is not None:
+        write_json_atomic(args.out, report, indent=1)
+        print(f"wrote {args.out}")
 
 
 def _egoexo2bag(args: argparse.Namespace) -> None:
@@ -601,6 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--seed", type=int, default=0)
     sy.add_argument("--raw", action="store_true", help="also write 1408x1408 fisheye frames and calibration")
     sy.add_argument(
+        "--slam",
+        action="store_true",
+        help="also render each frame as a real Aria device's two grey SLAM cameras see it (for eval-views)",
+    )
+    sy.add_argument(
         "--events",
         action="store_true",
         help="event takes instead of images: rendered at a high rate, turned into events by a simulator, "
@@ -704,6 +741,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--absolute", action="store_true", help="write camera-frame joints (score without --offset)"
     )
     inf.add_argument("--out", type=Path, required=True, help="submission JSON to write")
+
+    evv = command(
+        "eval-views",
+        _eval_views,
+        "Place the hands of a synthetic multi-view set (synth --slam) from the RGB camera alone and from the "
+        "RGB and both SLAM cameras together, same frames, same models, and score both in the camera frame.",
+        "split",
+        "engines",
+        "presence",
+    )
+    evv.add_argument("data", type=Path, help="the set's folder (hand-pose synth --slam --out DATA)")
+    evv.add_argument(
+        "--localisation",
+        choices=("given", "detector", "mediapipe"),
+        default="given",
+        help="given: the annotated 2D keypoints in every view (placement alone is scored); detector or "
+        "mediapipe: found in the frames",
+    )
+    evv.add_argument("--mode", choices=("lifter", "potter", "world"), default="lifter", help="the 3D stage")
+    evv.add_argument("--model", type=Path, help="the lifter or POTTER model (default: bundled)")
+    evv.add_argument(
+        "--detector", type=Path, help="detector model for --localisation detector (default: bundled)"
+    )
+    evv.add_argument("--variant", choices=("full", "lite"), default="lite", help="MediaPipe's models")
+    evv.add_argument("--out", type=Path, help="report JSON to write")
 
     eb = command(
         "egoexo2bag",

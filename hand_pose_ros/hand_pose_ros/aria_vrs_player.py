@@ -23,18 +23,13 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
-from hand_pose_core.bags.names import OPTICAL_FRAME
+from hand_pose_core.bags.names import OPTICAL_FRAME, SLAM_INPUTS
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.aria import RGB_LABEL, VrsFrame, vrs_frames
 from hand_pose_ros.messages import clock_message, image_message, make_header
 from hand_pose_ros.node_base import CLOCK_QOS, CLOCK_TOPIC, Parameter, declare_parameters, own_copy, run_node
 
 NODE_NAME = "aria_vrs_player"
-# VRS stream label -> (topic, frame_id); the RGB frame_id comes from the `frame_id` parameter.
-SLAM_STREAMS = {
-    "camera-slam-left": ("slam_left/image", "camera_slam_left"),
-    "camera-slam-right": ("slam_right/image", "camera_slam_right"),
-}
 RGB_TOPIC = "image"
 # Discovery matches each side on its own: when our publishers see a subscriber, the subscriber may not
 # have matched us yet and would drop the first best-effort frames; a short margin covers that.
@@ -89,7 +84,7 @@ class AriaVrsPlayer(Node):
             raise InputError("parameter vrs_path is empty: give the recording with -p vrs_path:=FILE.vrs")
         self.streams = {RGB_LABEL: (RGB_TOPIC, frame_id)}
         if self.publish_slam:
-            self.streams.update(SLAM_STREAMS)
+            self.streams.update(SLAM_INPUTS)
         self._first_pass = vrs_frames(Path(self.vrs_path), list(self.streams))
         overridable = QoSOverridingOptions.with_default_policies()
         self.publishers_by_label = {

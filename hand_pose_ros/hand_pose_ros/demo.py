@@ -25,6 +25,7 @@ import json
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +63,11 @@ from hand_pose_core.egoexo.formats import (
 from hand_pose_core.egoexo.metrics import evaluate
 from hand_pose_core.egoexo.report import format_table, plot_hands_3d, write_report
 from hand_pose_core.errors import InputError
+from hand_pose_core.geometry.aria import device_views, load_device_calibration
 from hand_pose_core.geometry.camera import Turn
 from hand_pose_core.live.drawing import contact_sheet
+from hand_pose_core.live.multiview import MultiViewPipeline, draw_views, recording_views
+from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
 from hand_pose_core.synth.events import EVENT_CAMERA, render_event_take
 from hand_pose_core.synth.generator import SynthConfig, generate, split_of_takes
 from hand_pose_ros.processes import ProcessGroup, node_command, ros_env
@@ -155,6 +159,7 @@ class DemoSummary:
     latency_ms: dict[str, float]
     backend: str
     real: list[RealRecording]
+    views: list[str]
     events: EventDemo
     seconds: float
 
@@ -168,6 +173,7 @@ class DemoSummary:
             f"latency image -> hands p50 {self.latency_ms['p50']:.1f} ms, "
             f"p99 {self.latency_ms['p99']:.1f} ms; backend {self.backend}",
             *(recording.line() for recording in self.real),
+            *self.views,
             *self.events.lines(self.mean_pose_mpjpe),
             f"demo took {self.seconds:.0f} s",
         ]
@@ -324,6 +330,7 @@ def run_demo(
     print("[5/6] the real Aria recordings through aria_vrs_player and the node", flush=True)
     real = [_real_recording(out, env, vrs, what, mano) for vrs, what in real_recordings.items()]
     files += _plot_real_hands(real, out / "aria_hands_3d.png")
+    views = [line for vrs in real_recordings for line in _real_views(vrs, out / "aria_views" / vrs.stem)]
 
     print(
         "[6/6] event cameras: a synthetic event take, then a real event recording, through the node",
@@ -340,6 +347,7 @@ def run_demo(
         latency_ms=latency,
         backend=backend,
         real=real,
+        views=views,
         events=events,
         seconds=time.perf_counter() - start,
     )
@@ -412,6 +420,37 @@ def _real_recording(out: Path, env: dict, vrs: Path, what: str, mano: Path | Non
         for hand in message.hands:
             hands.setdefault(stamp_ns(message.header.stamp), {})[hand.side] = hand_joints(hand)
     return RealRecording(vrs, what, sorted(names), hands)
+
+
+def _real_views(vrs: Path, folder: Path) -> list[str]:
+    """The RGB and SLAM cameras of a real recording together (MediaPipe, world landmarks): per frame a
+    picture of the hands each camera gave and the placed hands drawn back into all three; the lines say
+    how many hands each camera gave and how far, in pixels, the placed hands land from them."""
+    device = load_device_calibration(vrs)
+    views = [view for view, _ in device_views(device, str(vrs))]
+    pipeline = HandPosePipeline.load(None, views[0].camera, config=PipelineConfig(variant="lite"))
+    multi = MultiViewPipeline(pipeline, views)
+    found, reprojection, fallbacks, placed = Counter(), {}, Counter(), Counter()
+    ensure_dir(folder)
+    for index, (frames, result) in enumerate(recording_views(vrs, multi)):
+        draw_views(frames, views, result).save(folder / f"frame_{index:02d}.png")
+        found.update({view.name: len(result.views.get(view.name, result.frame.hands)) for view in views})
+        fallbacks.update(result.fallbacks)
+        placed.update(len(used) for used in result.used.values())
+        for by_view in result.reprojection_px.values():
+            for name, error in by_view.items():
+                reprojection.setdefault(name, []).append(error)
+    return [
+        f"{vrs.name}, RGB and SLAM cameras together: hands per camera "
+        + ", ".join(f"{name} {count}" for name, count in found.items())
+        + "; hands placed from "
+        + (", ".join(f"{n} camera(s): {c}" for n, c in sorted(placed.items())) or "none"),
+        "placed hands drawn back, mean distance from each camera's keypoints: "
+        + (", ".join(f"{name} {np.mean(e):.1f} px" for name, e in reprojection.items()) or "no hands")
+        + "; why cameras sat out: "
+        + (", ".join(f"{why} {count}" for why, count in fallbacks.most_common()) or "-")
+        + f" (pictures in {folder})",
+    ]
 
 
 def _plot_real_hands(recordings: list[RealRecording], path: Path, count: int = 4) -> list[Path]:

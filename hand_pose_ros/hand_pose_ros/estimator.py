@@ -57,16 +57,24 @@ from hand_pose_core.bags.names import (
     IMAGE_INPUT,
     MARKERS_OUTPUT,
     OVERLAY_OUTPUT,
+    SLAM_INPUTS,
 )
 from hand_pose_core.errors import InputError
 from hand_pose_core.events.evt3 import prepare_evt3_decoder
 from hand_pose_core.events.representations import to_rgb
 from hand_pose_core.events.windows import EventStream, EventWindow
-from hand_pose_core.geometry.aria import AriaUndistorter
+from hand_pose_core.geometry.aria import (
+    RGB_LABEL,
+    SLAM_LABELS,
+    AriaUndistorter,
+    device_views,
+    load_device_calibration,
+)
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, PinholeCamera, Turn
 from hand_pose_core.geometry.rectify import Rectifier, rectifier_for
 from hand_pose_core.geometry.skeleton import HAND_SIDES
 from hand_pose_core.live.drawing import draw_mesh, draw_skeleton
+from hand_pose_core.live.multiview import MultiViewPipeline, ViewFrames
 from hand_pose_core.live.photos import default_focal
 from hand_pose_core.live.pipeline import LOCALISATIONS, TUNABLE, FrameResult, HandPosePipeline, PipelineConfig
 from hand_pose_core.runtime.bundled import model_or_bundled
@@ -78,6 +86,7 @@ from hand_pose_ros.node_base import Parameter, declare_parameters, own_copy, run
 
 NODE_NAME = ESTIMATOR_NODE
 CAMERA_SOURCES = ("camera_info", "aria")
+CAMERA_SETS = ("rgb", "rgb+slam")
 TRANSPORTS = ("raw", "compressed")  # image_transport's names: sensor_msgs/Image, or CompressedImage
 MODES = ("world", "lifter", "potter")
 INPUTS = ("image", "event_frames", "event_packets")
@@ -120,6 +129,21 @@ PARAMETERS = (
         choices=CAMERA_SOURCES,
     ),
     Parameter("aria_calibration", "", "device calibration JSON or VRS recording (camera_source aria)"),
+    Parameter(
+        "cameras",
+        "rgb",
+        "rgb: the RGB camera alone; rgb+slam (camera_source aria, rotation landscape): also Aria's grey SLAM "
+        "cameras on slam_left/image and slam_right/image, so that each hand seen by two or three cameras is "
+        "triangulated in metres (hands stay in the RGB camera's frame)",
+        choices=CAMERA_SETS,
+    ),
+    Parameter(
+        "view_tolerance_s",
+        0.005,
+        "rgb+slam: each RGB frame is paired with each SLAM camera's frame captured nearest to it within this "
+        "many seconds (Aria triggers them together); without one that camera sits the frame out",
+        floats=(0.0, 1.0),
+    ),
     Parameter(
         "camera_info_tolerance_s",
         0.1,
@@ -246,6 +270,7 @@ class Counters:
     dropped_before_window: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     pipeline_ms: list[float] = field(default_factory=list)
+    view_fallbacks: Counter = field(default_factory=Counter)  # rgb+slam: why views did not count
 
 
 @dataclass(frozen=True)
@@ -262,6 +287,10 @@ class HandPoseEstimator(LifecycleNode):
         self.settings = declare_parameters(self, PARAMETERS)
         if self.settings["camera_source"] == "aria" and not self.settings["aria_calibration"]:
             raise InputError("camera_source aria needs the aria_calibration parameter (a JSON or VRS file)")
+        if self.settings["cameras"] == "rgb+slam" and (
+            self.settings["camera_source"] != "aria" or self.settings["rotation"] != "landscape"
+        ):
+            raise InputError("cameras rgb+slam needs camera_source aria and rotation landscape")
         self.rotation = self.settings["rotation"]
         # Outputs go out in the input image's optical frame: for Aria the sensor's (landscape) frame.
         aria = self.settings["camera_source"] == "aria"
@@ -271,6 +300,10 @@ class HandPoseEstimator(LifecycleNode):
         self.pending: dict[str, float | int | bool] = {}  # tuning the worker applies before its next frame
         self.pipeline: HandPosePipeline | None = None
         self.undistorter: AriaUndistorter | None = None
+        # cameras rgb+slam: the pipeline over every view, the SLAM cameras' undistorters and their frames
+        self.multiview: MultiViewPipeline | None = None
+        self.view_undistorters: dict[str, AriaUndistorter] = {}
+        self.view_frames: ViewFrames | None = None
         # camera_info stamp -> (camera, rectifier or None), oldest first; the worker pairs frames with it.
         self.calibrations: OrderedDict[int, tuple[PinholeCamera, Rectifier | None]] = OrderedDict()
         self.calibration_arrived = threading.Condition()
@@ -301,6 +334,8 @@ class HandPoseEstimator(LifecycleNode):
                 path = Path(self.settings["aria_calibration"])
                 self.undistorter = AriaUndistorter.from_file(path, orientation=self.rotation)
                 self.pipeline.set_camera(self.undistorter.camera)
+            if self.settings["cameras"] == "rgb+slam":
+                self._load_views(Path(self.settings["aria_calibration"]))
         except InputError as exc:
             self.configure_error = str(exc)
             if not self.settings["autostart"]:  # with autostart, `start` ends the node with this line
@@ -325,8 +360,29 @@ class HandPoseEstimator(LifecycleNode):
         )
         return TransitionCallbackReturn.SUCCESS
 
+    def _load_views(self, path: Path) -> None:
+        """The RGB and SLAM cameras from the device calibration, each undistorted to the benchmark camera
+        and posed in the RGB camera's frame."""
+        views = device_views(load_device_calibration(path), str(path), (RGB_LABEL, *SLAM_LABELS))
+        self.multiview = MultiViewPipeline(self.pipeline, [view for view, _ in views])
+        self.view_undistorters = {view.name: undistorter for view, undistorter in views[1:]}
+        tolerance_ns = round(self.settings["view_tolerance_s"] * NANOSECONDS)
+        self.view_frames = ViewFrames(list(self.view_undistorters), tolerance_ns)
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe: frames flow from now on."""
+        for label in self.view_undistorters:
+            self.subscriptions_.append(
+                self.create_subscription(
+                    Image,
+                    SLAM_INPUTS[label][0],
+                    lambda message, label=label: self.view_frames.add(
+                        label, stamp_ns(message.header.stamp), message
+                    ),
+                    own_copy(qos_profile_sensor_data),
+                    qos_overriding_options=OVERRIDABLE,
+                )
+            )
         if self.event_packet_type is not None:
             self.events = EventStream(self.pipeline.events, self.settings["event_rate_hz"])
             self.subscriptions_.append(
@@ -387,6 +443,7 @@ class HandPoseEstimator(LifecycleNode):
         for publisher in (self.hands_out, self.markers, self.overlay):
             self.destroy_lifecycle_publisher(publisher)
         self.pipeline, self.undistorter, self.backend = None, None, "not configured"
+        self.multiview, self.view_undistorters, self.view_frames = None, {}, None
         with self.calibration_arrived:
             self.calibrations.clear()
         self.rectifier = None
@@ -572,7 +629,8 @@ class HandPoseEstimator(LifecycleNode):
         with self.lock:
             changes, self.pending = self.pending, {}
         if changes:
-            pipeline.tune(**{name: value for name, value in changes.items() if name in TUNABLE})
+            tunable = {name: value for name, value in changes.items() if name in TUNABLE}
+            (self.multiview or pipeline).tune(**tunable)
         stamp = stamp_ns(message.header.stamp)
         if self.settings["input"] != "image":
             return self._process_events(message, stamp)
@@ -601,7 +659,21 @@ class HandPoseEstimator(LifecycleNode):
                 image = rectifier.rectify(image)
         except InputError as exc:
             return FrameResult(), None, f"image: {exc}"
-        return self._run(image, stamp)
+        return self._run(image, stamp, self._other_views(stamp) if self.multiview is not None else None)
+
+    def _other_views(self, stamp: int) -> dict[str, np.ndarray | None]:
+        """The SLAM cameras' frames paired with the RGB frame's stamp, undistorted; a view without one, or
+        whose frame does not decode, sits this frame out (counted by the multi-view pipeline)."""
+        frames: dict[str, np.ndarray | None] = {}
+        for label, message in self.view_frames.pair(stamp).items():
+            frames[label] = None
+            if message is None:
+                continue
+            try:
+                frames[label] = self.view_undistorters[label].undistort(image_array(message), label)
+            except InputError as exc:
+                self.get_logger().warning(f"{label} frame: {exc}", throttle_duration_sec=LOG_THROTTLE_S)
+        return frames
 
     def _process_events(
         self, message: WindowFrame | Image, stamp: int
@@ -638,14 +710,23 @@ class HandPoseEstimator(LifecycleNode):
             )
         return PinholeCamera.linear(width, height, default_focal(width, height))
 
-    def _run(self, image: np.ndarray, stamp: int) -> tuple[FrameResult, np.ndarray, str | None]:
-        """The pipeline on one frame (image or event frame), the hands it cannot place left out."""
-        pipeline = self.pipeline
+    def _run(
+        self, image: np.ndarray, stamp: int, views: dict[str, np.ndarray | None] | None = None
+    ) -> tuple[FrameResult, np.ndarray, str | None]:
+        """The pipeline on one frame (image or event frame), or with `views` the multi-view pipeline on it
+        and the other cameras' frames; the hands it cannot place left out."""
+        pipeline = self.multiview or self.pipeline
         if self.last_stamp is not None and not 0 <= stamp - self.last_stamp <= NEW_RECORDING_GAP_NS:
             pipeline.reset()
         self.last_stamp = stamp
         start = time.perf_counter()
-        result = pipeline.process(image, stamp / NANOSECONDS)
+        if views is None:
+            result = self.pipeline.process(image, stamp / NANOSECONDS)
+        else:
+            views_result = self.multiview.process({RGB_LABEL: image, **views}, stamp / NANOSECONDS)
+            result = views_result.frame
+            with self.lock:
+                self.counters.view_fallbacks.update(views_result.fallbacks)
         result.seconds["pipeline"] = time.perf_counter() - start
         problems = [reason for side, reason in result.skipped if side == "frame"]
         for side, reason in result.skipped:
@@ -753,6 +834,7 @@ class HandPoseEstimator(LifecycleNode):
                 "hands skipped": str(counters.hands_skipped),
                 "camera_info refused": str(counters.camera_infos_refused),
                 **(self._event_values(counters) if self.events is not None else {}),
+                **(self._view_values(counters) if self.view_frames is not None else {}),
                 "skipped by reason": ", ".join(f"{k}: {n}" for k, n in counters.reasons.items()),
                 "last skip": counters.last_skip,
                 "backend": self.backend,
@@ -780,6 +862,14 @@ class HandPoseEstimator(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)
+
+    def _view_values(self, counters: Counters) -> dict[str, str]:
+        pairing = self.view_frames
+        return {
+            "views paired": ", ".join(f"{label}: {pairing.paired[label]}" for label in pairing.frames),
+            "views missing": ", ".join(f"{label}: {pairing.missing[label]}" for label in pairing.frames),
+            "view fallbacks": ", ".join(f"{why}: {n}" for why, n in counters.view_fallbacks.items()),
+        }
 
     def _event_values(self, counters: Counters) -> dict[str, str]:
         report = self.events.decoder.report

@@ -84,6 +84,11 @@ def generate_launch_description() -> LaunchDescription:
                 description="device calibration JSON or VRS recording (camera_source aria)",
             ),
             DeclareLaunchArgument(
+                "cameras",
+                default_value="rgb",
+                description="rgb | rgb+slam (camera_source aria: also the SLAM cameras, hands triangulated)",
+            ),
+            DeclareLaunchArgument(
                 "rotation",
                 default_value="landscape",
                 description="landscape (sideways, as Aria records) | portrait (upright): drawing only",
@@ -132,6 +137,7 @@ def generate_launch_description() -> LaunchDescription:
                         "input": _text("input"),
                         "camera_source": _text("camera_source"),
                         "aria_calibration": _text("aria_calibration"),
+                        "cameras": _text("cameras"),
                         "rotation": _text("rotation"),
                         "localisation": _text("localisation"),
                         "mode": _text("mode"),

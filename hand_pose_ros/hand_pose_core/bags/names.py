@@ -13,6 +13,11 @@ ESTIMATOR_NODE = "hand_pose_estimator"
 IMAGE_INPUT = "image"
 CAMERA_INFO_INPUT = "camera_info"
 EVENTS_INPUT = "events"  # event cameras' packets (event_camera_msgs/EventPacket)
+# Aria's grey SLAM cameras by calibration label: (topic, frame_id), as aria_vrs_player publishes them.
+SLAM_INPUTS = {
+    "camera-slam-left": ("slam_left/image", "camera_slam_left"),
+    "camera-slam-right": ("slam_right/image", "camera_slam_right"),
+}
 HANDS_OUTPUT = "hands"
 MARKERS_OUTPUT = "markers"
 OVERLAY_OUTPUT = "overlay"

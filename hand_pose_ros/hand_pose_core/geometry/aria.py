@@ -1,4 +1,5 @@
-"""Project Aria RGB camera: device calibrations and FISHEYE624 undistortion to the benchmark camera.
+"""Project Aria cameras: device calibrations and FISHEYE624 undistortion to the benchmark camera, for the
+RGB camera and, as posed views (`device_views`), the SLAM cameras beside it.
 
 All fisheye maths is projectaria-tools'; this module only picks the calls the benchmark makes
 (`distort_by_calibration(image, dst, src)`, destination first) and keeps their results consistent with
@@ -20,8 +21,11 @@ from projectaria_tools.core import calibration
 from hand_pose_core.atomic import write_json_atomic
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, Orientation, PinholeCamera, Turn
+from hand_pose_core.geometry.views import View
 
 RGB_LABEL = "camera-rgb"
+SLAM_LABELS = ("camera-slam-left", "camera-slam-right")
+CAMERA_LABELS = (RGB_LABEL, *SLAM_LABELS)
 RAW_RGB_SIZE = 1408
 
 # An Aria-like RGB camera for synthetic raw frames: FisheyeRadTanThinPrism (FISHEYE624) parameters
@@ -48,11 +52,31 @@ def load_device_calibration(path: Path) -> calibration.DeviceCalibration:
         raise InputError(f"{path}: not a device calibration JSON ({exc})") from exc
 
 
-def rgb_calibration(device: calibration.DeviceCalibration, where: str) -> calibration.CameraCalibration:
-    camera = device.get_camera_calib(RGB_LABEL)
+def rgb_calibration(
+    device: calibration.DeviceCalibration, where: str, label: str = RGB_LABEL
+) -> calibration.CameraCalibration:
+    """One camera of a device calibration (the RGB camera unless `label` names another)."""
+    camera = device.get_camera_calib(label)
     if camera is None:
-        raise InputError(f"{where}: device calibration has no {RGB_LABEL!r} camera")
+        raise InputError(f"{where}: device calibration has no {label!r} camera")
     return camera
+
+
+def device_views(
+    device: calibration.DeviceCalibration,
+    where: str,
+    labels: Sequence[str] = CAMERA_LABELS,
+    target: PinholeCamera = BENCHMARK_CAMERA,
+) -> list[tuple[View, AriaUndistorter]]:
+    """Each camera undistorted to `target` (landscape, the camera's own axes) with its pose in the RGB
+    camera's frame from the factory extrinsics, and the undistorter that makes its frames."""
+    rgb_from_device = rgb_calibration(device, where).get_transform_device_camera().inverse()
+    views = []
+    for label in labels:
+        camera = rgb_calibration(device, where, label)
+        pose = (rgb_from_device @ camera.get_transform_device_camera()).to_matrix()
+        views.append((View(label, target, pose[:3, :3], pose[:3, 3]), AriaUndistorter(camera, target)))
+    return views
 
 
 def synthetic_device_calibration() -> dict:

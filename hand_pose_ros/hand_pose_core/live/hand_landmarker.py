@@ -209,31 +209,56 @@ class HandLandmarker:
     ) -> tuple[list[FoundHand], list[RotatedRect]]:
         """The landmark model on every region in one batch: the hands above the presence threshold and
         the regions their landmarks give for the next frame."""
-        if not regions:
-            return [], []
-        crops = np.stack([crop_region(frame, region, LANDMARK_INPUT_SIZE) for region, _ in regions])
-        outputs = np.asarray(self.landmark_engine.infer(model_input(crops)), dtype=np.float64)
-        if outputs.shape != (len(regions), LANDMARK_OUTPUT_WIDTH):
-            raise ValueError(f"landmark engine returned {outputs.shape}, expected ({len(regions)}, 128)")
-        height, width = frame.shape[:2]
         hands, next_regions = [], []
-        for (region, from_tracking), output in zip(regions, outputs, strict=True):
-            presence = float(output[PRESENCE])
-            crop_points = output[LANDMARKS].reshape(NUM_LANDMARKS, 3) / LANDMARK_INPUT_SIZE
-            crop_points[:, 2] /= Z_SCALE
-            landmarks = project_to_image(crop_points, region)
-            if not (presence > self.config.min_presence_confidence and np.isfinite(landmarks).all()):
+        height, width = frame.shape[:2]
+        for hand in self._read(frame, regions):
+            if hand is None:
                 continue
-            hand = self._hand(output, presence, landmarks, region, from_tracking, width, height)
             if any(
-                box_iou(hand.box, other.box) > SAME_HAND_IOU and other.presence >= presence for other in hands
+                box_iou(hand.box, other.box) > SAME_HAND_IOU and other.presence >= hand.presence
+                for other in hands
             ):
                 continue  # the same hand read twice from two regions (see HandLandmarkerConfig)
             kept = [i for i, other in enumerate(hands) if box_iou(hand.box, other.box) <= SAME_HAND_IOU]
             hands, next_regions = [hands[i] for i in kept], [next_regions[i] for i in kept]
             hands.append(hand)
-            next_regions.append(region_from_landmarks(landmarks, width, height))
+            next_regions.append(region_from_landmarks(hand.keypoints / (width, height), width, height))
         return hands, next_regions
+
+    def read_at(self, image: np.ndarray, keypoints: list[np.ndarray]) -> list[FoundHand | None]:
+        """The landmark model in the regions that hands with these (21, 2) pixel keypoints would be read
+        from next, in one batch, for each the hand or None below the presence threshold. For hands found
+        elsewhere (another camera's hands projected into this one), so the palm detector is not needed
+        (it finds few palms in grey frames, where the landmark model still reads hands); tracking is left
+        as it was."""
+        frame = as_rgb(image)
+        height, width = frame.shape[:2]
+        regions = [region_from_landmarks(k / (width, height), width, height) for k in keypoints]
+        return self._read(frame, [(region, False) for region in regions])
+
+    def _read(self, frame: np.ndarray, regions: list[tuple[RotatedRect, bool]]) -> list[FoundHand | None]:
+        """The landmark model on every region in one batch: each region's hand, or None when it is not
+        present enough."""
+        if not regions:
+            return []
+        crops = np.stack([crop_region(frame, region, LANDMARK_INPUT_SIZE) for region, _ in regions])
+        outputs = np.asarray(self.landmark_engine.infer(model_input(crops)), dtype=np.float64)
+        if outputs.shape != (len(regions), LANDMARK_OUTPUT_WIDTH):
+            raise ValueError(f"landmark engine returned {outputs.shape}, expected ({len(regions)}, 128)")
+        height, width = frame.shape[:2]
+        hands: list[FoundHand | None] = []
+        for (region, from_tracking), output in zip(regions, outputs, strict=True):
+            presence = float(output[PRESENCE])
+            crop_points = output[LANDMARKS].reshape(NUM_LANDMARKS, 3) / LANDMARK_INPUT_SIZE
+            crop_points[:, 2] /= Z_SCALE
+            landmarks = project_to_image(crop_points, region)
+            present = presence > self.config.min_presence_confidence and np.isfinite(landmarks).all()
+            hands.append(
+                self._hand(output, presence, landmarks, region, from_tracking, width, height)
+                if present
+                else None
+            )
+        return hands
 
     def _hand(
         self,

@@ -217,6 +217,16 @@ class HandPosePipeline:
         """Whether frames must be read at all (not for the lifter on given keypoints)."""
         return self.config.localisation != "given" or self.lifting == "potter"
 
+    def sibling(self, camera: PinholeCamera) -> HandPosePipeline:
+        """A pipeline for another camera on the same engines and settings, with its own tracks and
+        filters (the other views of a camera rig)."""
+        hands = None
+        if self.hands is not None:
+            hands = HandLandmarker(self.hands.palm_engine, self.hands.landmark_engine, self.hands.config)
+        sibling = HandPosePipeline(self.pose, camera, self.detector, self.config, hands)
+        sibling.model_files = self.model_files
+        return sibling
+
     def set_camera(self, camera: PinholeCamera) -> None:
         """Frames from now on come from this camera: tracks and filters start afresh."""
         self.camera = camera
@@ -267,10 +277,9 @@ class HandPosePipeline:
             result.hands = []
             result.skipped.append(("frame", str(exc)))
             return result
-        if self.config.smoothing and stamp is not None:
-            self._smooth(result.hands, stamp)
+        self.smooth(result.hands, stamp)
         if self.mano is not None:
-            self._fit_mano(result)
+            self.fit_mano(result)
         return result
 
     def _turn_to(self, orientation: Orientation) -> Turn:
@@ -314,14 +323,30 @@ class HandPosePipeline:
         found = self.hands.process(turned)
         result.seconds["landmarks"] = time.perf_counter() - start
         back, (height, width) = turn.inverse, turned.shape[:2]
-        hands = []
-        for hand, side in one_per_side(found):
-            keypoints = back.points_2d(hand.keypoints, width, height)
-            world = back.points_3d(hand.world)
-            box = keypoint_box(keypoints, self.camera.width, self.camera.height)
-            relative = world - world[0]
-            hands.append(HandResult(side, hand.presence, box, keypoints, relative, None, not hand.tracked))
-        return hands
+        return [self._found(hand, side, back, width, height) for hand, side in one_per_side(found)]
+
+    def _found(self, hand: FoundHand, side: str, back: Turn, width: int, height: int) -> HandResult:
+        """A hand of the landmark model on the turned frame (`width` x `height`), in the frame's pixels."""
+        keypoints = back.points_2d(hand.keypoints, width, height)
+        world = back.points_3d(hand.world)
+        box = keypoint_box(keypoints, self.camera.width, self.camera.height)
+        return HandResult(side, hand.presence, box, keypoints, world - world[0], None, not hand.tracked)
+
+    def read_at(self, image: np.ndarray, keypoints: list[np.ndarray]) -> list[HandResult | None]:
+        """MediaPipe's landmark model where hands are expected, from their (21, 2) keypoints in this
+        camera's pixels (another camera's hands projected into this one): each hand, with the side the
+        model reads, or None where none is present. For mediapipe localisation; tracks stay as they are.
+        A bad frame raises InputError."""
+        image = as_rgb(image)
+        self.camera.check_image(image, "frame")
+        turn = self._turn_to(self.hands.landmark_engine.card.orientation)
+        turned = turn.image(image)
+        height, width = turned.shape[:2]
+        expected = [turn.points_2d(k, self.camera.width, self.camera.height) for k in keypoints]
+        return [
+            None if hand is None else self._found(hand, hand.side, turn.inverse, width, height)
+            for hand in self.hands.read_at(turned, expected)
+        ]
 
     def _localise(self, image: np.ndarray, result: FrameResult) -> list[HandResult]:
         if not self.tracker.needs_detection():
@@ -417,8 +442,9 @@ class HandPosePipeline:
         if track is not None:
             track.translation = hand.camera[0].copy()
 
-    def _fit_mano(self, result: FrameResult) -> None:
-        """MANO for every placed hand, both in one batch, to its camera-frame joints and 2D keypoints."""
+    def fit_mano(self, result: FrameResult) -> None:
+        """MANO for every placed hand, both in one batch, to its camera-frame joints and 2D keypoints;
+        `process` calls it, and whoever places hands again after `process` (the multi-view pipeline)."""
         placed = [h for h in result.hands if h.camera is not None and np.isfinite(h.camera).all()]
         if not placed:
             return
@@ -429,8 +455,12 @@ class HandPosePipeline:
             hand.mano = fit
         result.seconds["mano"] = time.perf_counter() - start
 
-    def _smooth(self, hands: list[HandResult], stamp: float) -> None:
+    def smooth(self, hands: list[HandResult], stamp: float | None) -> None:
+        """One-Euro on the hands' camera-frame joints when the settings ask for it and there is a stamp
+        (seconds); `process` calls it, and whoever places hands again after `process(stamp=None)`."""
         config = self.config
+        if not config.smoothing or stamp is None:
+            return
         for side in HAND_SIDES:
             if side not in {h.side for h in hands if h.camera is not None}:
                 self.filters.pop(side, None)  # a hand that comes back starts afresh

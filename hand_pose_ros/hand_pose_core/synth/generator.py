@@ -4,7 +4,10 @@ by the release's rules, written in the release's layout.
 Layout under the output folder:
   annotation/manual/ego_pose_gt_anno_{train,val}_public.json, ..._test_public.json (boxes only),
   ..._test_private.json; image/undistorted/{split}/{take_name}/{frame:06d}.jpg; and with raw frames,
-  raw/{split}/{take_name}/{frame:06d}.jpg (1408x1408 fisheye) with raw/device_calibration.json.
+  raw/{split}/{take_name}/{frame:06d}.jpg (1408x1408 fisheye) with raw/device_calibration.json; and with
+  the SLAM cameras, image/camera-slam-{left,right}/{split}/{take_name}/{frame:06d}.jpg (grey, undistorted
+  to the benchmark camera, each in its own axes) with aria_rig_calibration.json, the ground truth staying
+  in the RGB camera's frame.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +30,7 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
-from hand_pose_core.atomic import atomic_path, ensure_dir
+from hand_pose_core.atomic import atomic_path, ensure_dir, write_atomic
 from hand_pose_core.egoexo.baselines import wrist_relative_statistics
 from hand_pose_core.egoexo.constants import official_joint_stats
 from hand_pose_core.egoexo.formats import (
@@ -45,6 +49,7 @@ from hand_pose_core.geometry import aria
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, PinholeCamera
 from hand_pose_core.geometry.crop import keypoint_box
 from hand_pose_core.geometry.skeleton import BONES, FINGER_JOINTS, HAND_SIDES, NUM_JOINTS, PALM_BONES
+from hand_pose_core.geometry.views import View
 from hand_pose_core.synth.handmodel import (
     LONG_FINGERS,
     HandMotion,
@@ -56,6 +61,8 @@ from hand_pose_core.synth.handmodel import (
 )
 from hand_pose_core.synth.render import Canvas, Lighting, draw_disc, draw_hand, scene_background
 
+# A real Aria device's calibration (RGB and SLAM cameras only), for renders from all three cameras.
+RIG_CALIBRATION = Path(__file__).with_name("aria_rig_calibration.json")
 FRAME_STEP = 3  # annotated frames are mostly 3 apart in the release (30 fps video)
 JPEG_QUALITY = 92
 # Parallel rendering starts one process per this many takes (at most one per core): below twice this
@@ -100,6 +107,7 @@ class SynthConfig:
     frames: int = 30
     seed: int = 0
     raw: bool = False
+    slam: bool = False  # also the grey SLAM cameras of a real Aria device (`rig_views`)
 
     def __post_init__(self) -> None:
         if self.takes < len(SPLITS):
@@ -164,14 +172,14 @@ class Occluder:
         self.signal = SmoothSignal(rng, 3)
         self.colour = rng.uniform(0.05, 0.95, size=3).astype(np.float32)
 
-    def draw(self, canvas: Canvas, camera: PinholeCamera, t: float) -> None:
+    def draw(self, canvas: Canvas, camera: PinholeCamera, t: float, view: View | None = None) -> None:
+        """Drawn as the reference camera sees it, or `view` of the rig."""
         drift = self.signal(t)
         if drift[2] < 0.3:  # shown about a third of the time
             return
         x, y = self.centre + 0.25 * drift[:2]
-        draw_disc(
-            canvas, camera, np.array([x * self.depth, y * self.depth, self.depth]), self.radius, self.colour
-        )
+        centre = np.array([x * self.depth, y * self.depth, self.depth])
+        draw_disc(canvas, camera, centre if view is None else view.to_view(centre), self.radius, self.colour)
 
 
 class TakeScene:
@@ -198,30 +206,37 @@ class TakeScene:
         the frame's random background brightness (a camera's exposure varies from frame to frame)."""
         return self.render_at(frame_number / VIDEO_FPS, rng.uniform(0.85, 1.15))
 
-    def render_at(self, t: float, brightness: float = 1.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def render_at(
+        self, t: float, brightness: float = 1.0, view: View | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The frame at time t (seconds) with the background's brightness scaled by `brightness`: draws
-        nothing at random, so frames rendered at any rate change only as the scene moves."""
+        nothing at random, so frames rendered at any rate change only as the scene moves. With `view`, as
+        that camera of a rig sees the scene (its backdrop is the same texture: only the hands, their light
+        and the occluders are placed in 3D); the joints are always the reference camera's."""
+        camera = self.camera if view is None else view.camera
         dx, dy = np.clip(self.head_motion(t) * self.MARGIN / 2, -self.MARGIN, self.MARGIN).astype(int)
-        height, width = self.camera.height, self.camera.width
         top, left = self.MARGIN + dy, self.MARGIN + dx
-        canvas = Canvas.over(self.background[top : top + height, left : left + width])
+        canvas = Canvas.over(self.background[top : top + camera.height, left : left + camera.width])
         canvas.image *= brightness
+        turn = np.eye(3) if view is None else view.rotation  # reference directions -> the view's
+        lighting = Lighting(self.lighting.direction @ turn, self.lighting.strength)
         joints = {}
         for side, track in self.tracks.items():
             joints[side], distal, palmar = track.joints(t)
+            seen = joints[side] if view is None else view.to_view(joints[side])
             draw_hand(
                 canvas,
-                self.camera,
-                joints[side],
-                distal,
-                palmar,
+                camera,
+                seen,
+                distal @ turn,
+                palmar @ turn,
                 track.scale,
                 self.skin,
                 self.sleeve,
-                self.lighting,
+                lighting,
             )
         for occluder in self.occluders:
-            occluder.draw(canvas, self.camera, t)
+            occluder.draw(canvas, camera, t, view)
         return canvas.to_uint8(), joints
 
 
@@ -337,6 +352,19 @@ def frame_mask(camera: PinholeCamera = BENCHMARK_CAMERA) -> np.ndarray:
     return mask
 
 
+@functools.cache
+def rig_views() -> list[tuple[View, aria.AriaUndistorter]]:
+    """The RGB and SLAM cameras of a real Aria device (the calibration of data/aria/aea_recording.vrs),
+    each undistorted to the benchmark camera and posed in the RGB camera's frame."""
+    device = aria.load_device_calibration(RIG_CALIBRATION)
+    return aria.device_views(device, str(RIG_CALIBRATION))
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """An RGB image as a grey camera sees it (ITU-R BT.601 luma)."""
+    return np.rint(image @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+
+
 def start_take(
     config: SynthConfig, index: int, camera: PinholeCamera
 ) -> tuple[np.random.Generator, TakeAnnotation, TakeScene]:
@@ -378,6 +406,12 @@ def _render_take(job: tuple[Path, SynthConfig, int, str]) -> TakeAnnotation:
             continue  # the release keeps only frames with at least one valid hand
         image[~valid_mask] = 0
         _write_jpeg(image, image_path(root / "image" / "undistorted", split, take.take_name, frame_number))
+        if config.slam:
+            for view, undistorter in rig_views()[1:]:
+                seen, _ = scene.render_at(frame_number / VIDEO_FPS, 1.0, view)
+                seen = grey(seen)
+                seen[~undistorter.valid_mask] = 0
+                _write_jpeg(seen, image_path(root / "image" / view.name, split, take.take_name, frame_number))
         if config.raw:
             raw = aria.distort_to_raw(image, camera, synthetic_raw_camera())
             _write_jpeg(raw, image_path(root / "raw", split, take.take_name, frame_number))
@@ -437,6 +471,10 @@ def generate(out: Path, config: SynthConfig, progress: bool = True) -> SynthResu
     if config.raw:
         result.files.append(
             aria.write_device_calibration(calibration_json, root / "raw" / "device_calibration.json")
+        )
+    if config.slam:
+        result.files.append(
+            write_atomic(root / RIG_CALIBRATION.name, functools.partial(shutil.copyfile, RIG_CALIBRATION))
         )
     return result
 
