@@ -92,6 +92,7 @@ ROOMS = (
     "installed",
     "events",
     "geometry",
+    "mano",
     "egoexo",
     "synth",
     "models",

@@ -537,6 +537,7 @@ def test_node_interfaces_lifecycle_names_qos_typed_hands_and_live_tuning(tmp_pat
         ("mode:=crystal", "mode"),
         ("landmark_model:=/nowhere/landmarks.onnx", "/nowhere/landmarks.onnx: no such ONNX model"),
         ("input:=event_packets", "needs localisation detector and mode lifter or potter"),
+        ("mano_dir:=/nowhere/mano", "/nowhere/mano: no such folder (expected one with MANO_RIGHT.pkl"),
     ],
 )
 def test_bad_parameters_at_start_end_in_one_line_and_exit_code_2(parameter, message):

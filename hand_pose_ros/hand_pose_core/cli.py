@@ -440,7 +440,13 @@ def _detect(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from hand_pose_core.geometry.camera import BENCHMARK_CAMERA
-    from hand_pose_core.live.photos import detect_hands, image_files, write_hands_json, write_overlays
+    from hand_pose_core.live.photos import (
+        detect_hands,
+        image_files,
+        write_hands_json,
+        write_meshes,
+        write_overlays,
+    )
     from hand_pose_core.live.pipeline import HandPosePipeline, PipelineConfig
 
     paths = image_files(args.inputs)
@@ -449,7 +455,7 @@ def _detect(args: argparse.Namespace) -> None:
     pose = model_or_bundled(args.model, args.lifting) if args.lifting != "world" else None
     config = PipelineConfig(min_score=args.min_score, orientation=args.orientation, variant=args.variant)
     pipeline = HandPosePipeline.load(
-        pose, BENCHMARK_CAMERA, config=config, backend=args.backend, threads=args.threads
+        pose, BENCHMARK_CAMERA, config=config, backend=args.backend, threads=args.threads, mano=args.mano
     )
     images = []
     for image in tqdm(detect_hands(pipeline, paths, args.focal), total=len(paths), unit="image", leave=False):
@@ -459,6 +465,9 @@ def _detect(args: argparse.Namespace) -> None:
     print(f"wrote {write_hands_json(images, args.out)}")
     if args.overlays:
         print(f"wrote {len(write_overlays(images, args.overlays))} overlays in {args.overlays}")
+    if args.mano:
+        meshes = args.out.with_name(f"{args.out.stem}_meshes")
+        print(f"wrote {len(write_meshes(images, meshes))} MANO meshes in {meshes}")
     unreadable = [image for image in images if image.problem is not None]
     if unreadable:
         raise InputError(
@@ -588,6 +597,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="portrait: upright, as photos are; landscape: turned on its side as Aria's RGB camera records",
     )
     de.add_argument("--variant", choices=("full", "lite"), default="full", help="MediaPipe's models")
+    de.add_argument(
+        "--mano",
+        type=Path,
+        metavar="DIR",
+        help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl (from the MANO website): fit MANO to each hand, "
+        "its parameters in the JSON, its mesh as OBJ in OUT_meshes/ (OUT without .json), drawn in overlays",
+    )
 
     ev = command("eval", _eval, "Score a submission against processed ground truth, as the official script.")
     ev.add_argument("--pred", type=Path, required=True, help="submission JSON")

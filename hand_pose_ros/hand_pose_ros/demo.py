@@ -10,7 +10,8 @@
    true hands, a latency summary.
 5. The same node, with its defaults (MediaPipe Hands' models, world landmarks), on the two real Aria
    recordings in data/aria (bare hands, and gloved hands), through `aria_vrs_player`: overlays of the
-   hands found, a 3D plot of them in the camera frame, and a line saying what was found.
+   hands found, a 3D plot of them in the camera frame, and a line saying what was found; given MANO's
+   model files (--mano), the node also fits MANO there and the overlays show the meshes.
 6. Event cameras: a synthetic event take (EVT3 packets in a bag) through the node with `input:
    event_packets` and the bundled event models, scored the same way, with event-frame overlays; then
    the real event recording data/events/test_events_1 (an arm swinging, no hands annotated) through the
@@ -253,7 +254,11 @@ def _plot_frames(predictions: dict, truth: Annotations, path: Path, count: int =
 
 
 def run_demo(
-    out: Path, frames: int = 24, seed: int = 0, real_recordings: dict[Path, str] = REAL_RECORDINGS
+    out: Path,
+    frames: int = 24,
+    seed: int = 0,
+    real_recordings: dict[Path, str] = REAL_RECORDINGS,
+    mano: Path | None = None,
 ) -> DemoSummary:
     start = time.perf_counter()
     out = ensure_dir(Path(out))
@@ -323,7 +328,7 @@ def run_demo(
     )
 
     print("[5/6] the real Aria recordings through aria_vrs_player and the node", flush=True)
-    real = [_real_recording(out, env, vrs, what) for vrs, what in real_recordings.items()]
+    real = [_real_recording(out, env, vrs, what, mano) for vrs, what in real_recordings.items()]
     files += _plot_real_hands(real, out / "aria_hands_3d.png")
     views = [line for vrs in real_recordings for line in _real_views(vrs, out / "aria_views" / vrs.stem)]
 
@@ -396,13 +401,14 @@ def _event_demo(out: Path, env: dict, frames: int, seed: int) -> EventDemo:
     )
 
 
-def _real_recording(out: Path, env: dict, vrs: Path, what: str) -> RealRecording:
+def _real_recording(out: Path, env: dict, vrs: Path, what: str, mano: Path | None) -> RealRecording:
     """The node, with its defaults, on a real Aria recording (raw fisheye, undistorted and drawn upright):
-    its overlays, and the hands it published."""
+    its overlays (with MANO's meshes, given its model files), and the hands it published."""
     if not vrs.is_file():
         raise InputError(f"{vrs}: no such Aria recording")
     recording = out / "aria_recorded" / vrs.stem
     parameters = {"camera_source": "aria", "aria_calibration": vrs, "rotation": "portrait"}
+    parameters |= {"mano_dir": mano} if mano is not None else {}
     player = node_command("hand_pose_ros.aria_vrs_player", {"vrs_path": vrs, "rate": 0.1})
     _run_node(env, recording, [OVERLAY_TOPIC, HANDS_TOPIC], parameters, {}, player)
     names = {}
@@ -473,12 +479,19 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="a real Aria VRS recording (repeat for more; default: the two in data/aria)",
     )
+    parser.add_argument(
+        "--mano",
+        type=Path,
+        metavar="DIR",
+        help="folder with MANO_RIGHT.pkl and MANO_LEFT.pkl (from the MANO website): MANO meshes in the real "
+        "recordings' overlays",
+    )
     args = parser.parse_args(argv)
     try:
         recordings = (
             dict.fromkeys(args.aria_recording, "your recording") if args.aria_recording else REAL_RECORDINGS
         )
-        summary = run_demo(args.out, args.frames, args.seed, recordings)
+        summary = run_demo(args.out, args.frames, args.seed, recordings, args.mano)
     except InputError as exc:
         print(f"hand_pose_demo: error: {exc}", file=sys.stderr)
         return 2

@@ -73,7 +73,7 @@ from hand_pose_core.geometry.aria import (
 from hand_pose_core.geometry.camera import BENCHMARK_CAMERA, ORIENTATIONS, PinholeCamera, Turn
 from hand_pose_core.geometry.rectify import Rectifier, rectifier_for
 from hand_pose_core.geometry.skeleton import HAND_SIDES
-from hand_pose_core.live.drawing import draw_skeleton
+from hand_pose_core.live.drawing import draw_mesh, draw_skeleton
 from hand_pose_core.live.multiview import MultiViewPipeline, ViewFrames
 from hand_pose_core.live.photos import default_focal
 from hand_pose_core.live.pipeline import LOCALISATIONS, TUNABLE, FrameResult, HandPosePipeline, PipelineConfig
@@ -81,7 +81,7 @@ from hand_pose_core.runtime.bundled import model_or_bundled
 from hand_pose_core.runtime.engines import BACKENDS
 from hand_pose_core.runtime.tensorrt import default_engine_cache
 from hand_pose_ros.frame_slot import LatestFrameSlot
-from hand_pose_ros.messages import hand_markers, hands_message, image_array, image_message
+from hand_pose_ros.messages import hand_markers, hands_message, image_array, image_message, mesh_marker
 from hand_pose_ros.node_base import Parameter, declare_parameters, own_copy, run_node
 
 NODE_NAME = ESTIMATOR_NODE
@@ -235,6 +235,13 @@ PARAMETERS = (
         "min_cutoff_hz", 1.0, "One-Euro minimum cutoff frequency", floats=(0.01, 100.0), read_only=False
     ),
     Parameter("beta", 5.0, "One-Euro speed coefficient (per m/s)", floats=(0.0, 1000.0), read_only=False),
+    Parameter(
+        "mano_dir",
+        "",
+        "folder with MANO_RIGHT.pkl and MANO_LEFT.pkl (from the MANO website, under its licence; not "
+        "shipped): fit MANO to each hand, its parameters in hands, its mesh in markers and the overlay; "
+        "empty: off",
+    ),
     Parameter(
         "publish_overlay",
         True,
@@ -503,6 +510,7 @@ class HandPoseEstimator(LifecycleNode):
             threads=value["threads"] or None,
             rebuild=value["force_engine_update"],
             engine_cache=Path(value["engine_cache_dir"] or default_engine_cache()),
+            mano=Path(value["mano_dir"]) if value["mano_dir"] else None,
         )
 
     # ------------------------------------------------------------------------------------ parameters
@@ -762,6 +770,12 @@ class HandPoseEstimator(LifecycleNode):
             hand = found.get(side)
             joints = self.to_output.points_3d(hand.camera) if hand is not None else None
             markers.markers += hand_markers(header, side, joints)
+            # A mesh costs tens of milliseconds to convert: only for someone who listens.
+            if self.pipeline.mano is not None and self.markers.get_subscription_count() > 0:
+                mesh = (
+                    hand.mano.turned(self.to_output) if hand is not None and hand.mano is not None else None
+                )
+                markers.markers.append(mesh_marker(header, side, mesh))
         self.markers.publish(markers)
         # Drawing costs the worker time: only for someone who listens.
         if image is not None and self.publish_overlay and self.overlay.get_subscription_count() > 0:
@@ -769,6 +783,8 @@ class HandPoseEstimator(LifecycleNode):
             picture = to_rgb(image, events.kind) if events is not None else image
             canvas = PILImage.fromarray(picture).convert("RGB")
             for hand in result.hands:
+                if hand.mano is not None:
+                    draw_mesh(canvas, camera, hand.mano.vertices, hand.mano.faces, hand.side)
                 draw_skeleton(canvas, hand.keypoints, hand.side, hand.box)
             self.overlay.publish(image_message(np.asarray(canvas), header))
 

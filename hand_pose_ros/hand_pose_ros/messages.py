@@ -19,8 +19,9 @@ from hand_pose_core.bags.messages import NANOSECONDS, decode_compressed_image, d
 from hand_pose_core.geometry.camera import PinholeCamera, Turn
 from hand_pose_core.geometry.skeleton import BONES, SIDE_COLOURS
 from hand_pose_core.live.pipeline import HandResult
+from hand_pose_core.mano.fitting import ManoFit
 
-JOINTS_ID, BONES_ID = 0, 1
+JOINTS_ID, BONES_ID, MESH_ID = 0, 1, 2
 JOINT_DIAMETER_M = 0.012
 BONE_WIDTH_M = 0.005
 
@@ -59,12 +60,19 @@ def image_array(message: Image | CompressedImage) -> np.ndarray:
 
 
 def hands_message(header: Header, hands: list[HandResult], camera: PinholeCamera, to_output: Turn) -> Hands:
-    """One frame's hands: 2D in the processed image (of `camera`), 3D turned to the input image's optical
-    frame by `to_output`."""
+    """One frame's hands: 2D in the processed image (of `camera`), 3D (and MANO) turned to the input
+    image's optical frame by `to_output`."""
     message = Hands(header=header, width=camera.width, height=camera.height)
     for hand in hands:
         joints = to_output.points_3d(hand.camera)
         keypoints = np.nan_to_num(hand.keypoints, nan=0.0)
+        mano = {}
+        if hand.mano is not None:
+            fit = hand.mano.turned(to_output)
+            mano = {
+                f"mano_{name}": getattr(fit, name).astype(np.float32)
+                for name in ("global_orient", "hand_pose", "betas", "transl")
+            }
         message.hands.append(
             Hand(
                 side=hand.side,
@@ -73,6 +81,7 @@ def hands_message(header: Header, hands: list[HandResult], camera: PinholeCamera
                 keypoints=[Point32(x=float(x), y=float(y)) for x, y in keypoints],
                 joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in joints],
                 confidence=hand.joint_confidence(camera).astype(np.float32),
+                **mano,
             )
         )
     return message
@@ -104,3 +113,19 @@ def hand_markers(header: Header, side: str, joints: np.ndarray | None) -> list[M
     bones.points = [points[i] for bone in BONES for i in bone]
     bones.pose.orientation.w = 1.0
     return [spheres, bones]
+
+
+def mesh_marker(header: Header, side: str, mesh: ManoFit | None) -> Marker:
+    """One hand's MANO mesh as an RViz TRIANGLE_LIST in the side's colour (three points a face), or its
+    deletion when the hand is absent."""
+    namespace = f"{side}_hand"
+    if mesh is None:
+        return Marker(header=header, ns=namespace, id=MESH_ID, action=Marker.DELETE)
+    marker = Marker(header=header, ns=namespace, id=MESH_ID, type=Marker.TRIANGLE_LIST, action=Marker.ADD)
+    marker.scale = Vector3(x=1.0, y=1.0, z=1.0)
+    marker.color = _colour(SIDE_COLOURS[side], 0.6)
+    marker.points = [
+        Point(x=float(x), y=float(y), z=float(z)) for x, y, z in mesh.vertices[mesh.faces.ravel()]
+    ]
+    marker.pose.orientation.w = 1.0
+    return marker

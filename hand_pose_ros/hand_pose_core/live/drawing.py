@@ -1,4 +1,4 @@
-"""2D drawings people look at: skeletons over frames, and contact sheets of several frames."""
+"""2D drawings people look at: skeletons and meshes over frames, and contact sheets of several frames."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image, ImageDraw
 
+from hand_pose_core.geometry.camera import PinholeCamera
 from hand_pose_core.geometry.skeleton import BONES, SIDE_COLOURS, bone_colour, joint_colour
 
 
@@ -28,6 +29,29 @@ def draw_skeleton(
         draw.ellipse(
             [x - radius, y - radius, x + radius, y + radius], fill=joint_colour(joint), outline=(0, 0, 0)
         )
+    return image
+
+
+def draw_mesh(
+    image: Image.Image, camera: PinholeCamera, vertices: np.ndarray, faces: np.ndarray, side: str
+) -> Image.Image:
+    """Draw a camera-frame mesh (V x 3 metres, F x 3 vertex indices) onto `image` in place, see-through
+    in the side's colour: faces turned to the camera, farthest first, lit as they face it."""
+    corners = vertices[faces]  # (F, 3, 3)
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    centres = corners.mean(axis=1)
+    facing = -(normals * centres).sum(axis=1) / (
+        np.linalg.norm(normals, axis=1) * np.linalg.norm(centres, axis=1) + 1e-12
+    )
+    pixels = camera.project(corners)
+    shown = (facing > 0) & np.isfinite(pixels).all(axis=(1, 2))
+    layer = Image.new("RGBA", image.size)
+    draw = ImageDraw.Draw(layer)
+    colour = np.array(SIDE_COLOURS[side], np.float64)
+    for face in np.flatnonzero(shown)[np.argsort(-centres[shown, 2])]:
+        red, green, blue = (colour * (0.35 + 0.65 * facing[face])).astype(int)
+        draw.polygon([tuple(point) for point in pixels[face].tolist()], fill=(red, green, blue, 150))
+    image.paste(Image.alpha_composite(image.convert("RGBA"), layer).convert(image.mode))
     return image
 
 

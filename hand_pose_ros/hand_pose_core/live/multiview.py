@@ -99,6 +99,8 @@ class MultiViewPipeline:
         for hand in hands:
             self._place(hand, result)
         self.reference.smooth(hands, stamp)
+        if self.reference.mano is not None:
+            self.reference.fit_mano(result.frame)  # again, to the joints placed from every view
         return result
 
     def _view_hands(

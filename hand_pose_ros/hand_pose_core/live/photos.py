@@ -19,8 +19,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from hand_pose_core.atomic import ensure_dir, write_atomic, write_json_atomic
 from hand_pose_core.errors import InputError
 from hand_pose_core.geometry.camera import PinholeCamera
-from hand_pose_core.live.drawing import draw_skeleton
+from hand_pose_core.live.drawing import draw_mesh, draw_skeleton
 from hand_pose_core.live.pipeline import HandPosePipeline, HandResult
+from hand_pose_core.mano.model import write_obj
 
 DEFAULT_FIELD_OF_VIEW_DEG = 65.0
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -58,7 +59,7 @@ def hand_to_dict(hand: HandResult) -> dict:
             return None
         return [[None if not math.isfinite(v) else round(float(v), 6) for v in row] for row in values]
 
-    return {
+    fields = {
         "side": hand.side,
         "score": round(float(hand.score), 6),
         "box": [round(float(v), 3) for v in hand.box],
@@ -66,6 +67,7 @@ def hand_to_dict(hand: HandResult) -> dict:
         "joints_relative": listed(hand.relative),
         "joints_camera": listed(hand.camera),
     }
+    return fields | ({"mano": hand.mano.to_dict()} if hand.mano is not None else {})
 
 
 def default_focal(width: int, height: int) -> float:
@@ -122,7 +124,32 @@ def write_hands_json(images: list[ImageHands], out: Path) -> Path:
 def write_overlays(images: list[ImageHands], folder: Path) -> list[Path]:
     """Each readable image with its hands' skeletons and boxes drawn, as PNG (names made unique)."""
     folder = ensure_dir(folder)
-    written, used = [], set()
+    written = []
+    for name, image in _named(images):
+        canvas = Image.fromarray(read_picture(image.path))
+        width = max(2, round(max(image.width, image.height) / 300))
+        for hand in image.hands:
+            if hand.mano is not None:
+                draw_mesh(canvas, image.camera, hand.mano.vertices, hand.mano.faces, hand.side)
+            draw_skeleton(canvas, hand.keypoints, hand.side, hand.box, width=width)
+        written.append(write_atomic(folder / f"{name}.png", lambda tmp, c=canvas: c.save(tmp, format="PNG")))
+    return written
+
+
+def write_meshes(images: list[ImageHands], folder: Path) -> list[Path]:
+    """Each hand's MANO mesh as an OBJ file in its image's camera frame (metres), named IMAGE_SIDE.obj."""
+    folder = ensure_dir(folder)
+    return [
+        write_obj(folder / f"{name}_{hand.side}.obj", hand.mano.vertices, hand.mano.faces)
+        for name, image in _named(images)
+        for hand in image.hands
+        if hand.mano is not None
+    ]
+
+
+def _named(images: list[ImageHands]) -> Iterator[tuple[str, ImageHands]]:
+    """The readable images, each with a file name of its own (its stem, made unique)."""
+    used = set()
     for image in images:
         if image.problem is not None:
             continue
@@ -130,9 +157,4 @@ def write_overlays(images: list[ImageHands], folder: Path) -> list[Path]:
         while name in used:
             name += "_"
         used.add(name)
-        canvas = Image.fromarray(read_picture(image.path))
-        width = max(2, round(max(image.width, image.height) / 300))
-        for hand in image.hands:
-            draw_skeleton(canvas, hand.keypoints, hand.side, hand.box, width=width)
-        written.append(write_atomic(folder / f"{name}.png", lambda tmp, c=canvas: c.save(tmp, format="PNG")))
-    return written
+        yield name, image

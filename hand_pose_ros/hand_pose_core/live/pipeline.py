@@ -10,7 +10,8 @@ Localisation, where the hands are in 2D:
 - `given`: boxes and 2D keypoints from an annotation file (the benchmark mode, as `hand-pose infer`).
 3D, the hand's wrist-relative joints: the pose engine given (POTTER on a crop of the hand's box, or the
 lifter on its 2D keypoints, seen through the benchmark camera), or without one the landmark model's own
-metric world landmarks. Each hand is then placed in the camera frame by `geometry.placement`.
+metric world landmarks. Each hand is then placed in the camera frame by `geometry.placement`, and, given
+MANO's model files, MANO is fitted to it (`mano.fitting`: a mesh and its parameters).
 
 Event cameras: models trained on an event representation (their card names it) take that representation
 of a window of events, an (H, W, C) float32 frame, in place of the RGB image; localisation is then the
@@ -49,6 +50,7 @@ from hand_pose_core.geometry.skeleton import HAND_SIDES, NUM_JOINTS
 from hand_pose_core.live.detection import Detection, decode_detections, frame_input
 from hand_pose_core.live.hand_landmarker import FoundHand, HandLandmarker, HandLandmarkerConfig, as_rgb
 from hand_pose_core.live.tracking import HandTracker, OneEuroFilter, Track, resolve_sides
+from hand_pose_core.mano.fitting import ManoFit, ManoFitter
 from hand_pose_core.runtime.base import Engine
 
 if TYPE_CHECKING:  # torch only where the engines take tensors
@@ -110,6 +112,7 @@ class HandResult:
     relative: np.ndarray  # (21, 3) metres, wrist-relative
     camera: np.ndarray | None  # (21, 3) metres in the camera frame (None without a placement)
     detected: bool = True  # False when followed from the previous frame without a detector pass
+    mano: ManoFit | None = None  # MANO fitted to `camera`, when the pipeline fits it
 
     def joint_confidence(self, camera: PinholeCamera) -> np.ndarray:
         """(21,) from 0 to 1. The models score a hand, not its joints: a joint whose 2D keypoint lies in
@@ -139,10 +142,11 @@ class HandPosePipeline:
         threads: int | None = None,
         rebuild: bool = False,
         engine_cache: Path | None = None,
+        mano: Path | None = None,
     ) -> HandPosePipeline:
         """A pipeline from model files (checkpoints, ONNX files or TensorRT engines) on one backend.
         `pose_model` None: the landmark model's world landmarks give the 3D. MediaPipe's models default
-        to the bundled ones of `config.variant`."""
+        to the bundled ones of `config.variant`. `mano`: a folder with MANO's model files, to fit MANO."""
 
         files: list[Path] = []
 
@@ -163,7 +167,9 @@ class HandPosePipeline:
                 engine(model_or_bundled(landmark_model, f"hand_landmarks{suffix}")),
                 HandLandmarkerConfig(**landmarker_settings(config)),
             )
-        pipeline = cls(pose, camera, detector, config, hands)
+        fitter = ManoFitter.load(mano) if mano is not None else None
+        files += [model.path for model in fitter.models.values()] if fitter is not None else []
+        pipeline = cls(pose, camera, detector, config, hands, fitter)
         pipeline.model_files = files
         return pipeline
 
@@ -174,6 +180,7 @@ class HandPosePipeline:
         detector: Engine | None = None,
         config: PipelineConfig = PipelineConfig(),
         hands: HandLandmarker | None = None,
+        mano: ManoFitter | None = None,
     ) -> None:
         if pose is not None and pose.card.name not in ("potter", "lifter"):
             raise InputError(f"the 3D stage must be POTTER or the lifter, not {pose.card.name}")
@@ -185,7 +192,7 @@ class HandPosePipeline:
             raise InputError("without POTTER or the lifter, 3D comes from MediaPipe's world landmarks only")
         self.events = _event_representation(pose, detector, config)
         self.pose, self.detector, self.hands, self.config = pose, detector, hands, config
-        self.camera = camera
+        self.camera, self.mano = camera, mano
         # The lifter needs fresh 2D keypoints on every frame, so it detects on every frame.
         every = config.detect_every if pose is not None and pose.card.name == "potter" else 1
         self.tracker = HandTracker(every, config.min_score)
@@ -207,7 +214,7 @@ class HandPosePipeline:
         else:
             where = "given boxes and keypoints"
         lift = "world landmarks" if self.pose is None else f"{self.lifting} on {self.pose.backend}"
-        return f"{where} -> {lift}"
+        return f"{where} -> {lift}" + (" -> MANO" if self.mano is not None else "")
 
     @property
     def needs_image(self) -> bool:
@@ -249,6 +256,8 @@ class HandPosePipeline:
         self.tracker.reset()
         if self.hands is not None:
             self.hands.reset()
+        if self.mano is not None:
+            self.mano.reset()
         self.filters.clear()
 
     def process(
@@ -275,6 +284,8 @@ class HandPosePipeline:
             result.skipped.append(("frame", str(exc)))
             return result
         self.smooth(result.hands, stamp)
+        if self.mano is not None:
+            self.fit_mano(result)
         return result
 
     def _turn_to(self, orientation: Orientation) -> Turn:
@@ -473,6 +484,19 @@ class HandPosePipeline:
             track.keypoints, track.visible, track.box = projected, inside, hand.box
         if track is not None:
             track.translation = hand.camera[0].copy()
+
+    def fit_mano(self, result: FrameResult) -> None:
+        """MANO for every placed hand, both in one batch, to its camera-frame joints and 2D keypoints;
+        `process` calls it, and whoever places hands again after `process` (the multi-view pipeline)."""
+        placed = [h for h in result.hands if h.camera is not None and np.isfinite(h.camera).all()]
+        if not placed:
+            return
+        start = time.perf_counter()
+        joints, keypoints = np.stack([h.camera for h in placed]), np.stack([h.keypoints for h in placed])
+        fits = self.mano.fit([h.side for h in placed], joints, keypoints, self.camera)
+        for hand, fit in zip(placed, fits, strict=True):
+            hand.mano = fit
+        result.seconds["mano"] = time.perf_counter() - start
 
     def smooth(self, hands: list[HandResult], stamp: float | None) -> None:
         """One-Euro on the hands' camera-frame joints when the settings ask for it and there is a stamp
