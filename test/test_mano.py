@@ -292,15 +292,47 @@ def test_multi_view_fits_mano_to_the_joints_placed_from_every_view(mano_folder: 
     pipeline = HandPosePipeline.load(
         None, rig[0].camera, config=PipelineConfig(variant="lite"), mano=mano_folder
     )
-    fitted = []  # the frame results fitted, in order
-    fit_mano = pipeline.fit_mano
-    pipeline.fit_mano = lambda result: (fitted.append(result), fit_mano(result))
+    calls = []  # the joints each fit was given
+    fit = pipeline.mano.fit
+    pipeline.mano.fit = lambda sides, joints, *rest: (calls.append(joints.copy()), fit(sides, joints, *rest))[
+        1
+    ]
     frames = [result.frame for _, result in recording_views(recording, MultiViewPipeline(pipeline, rig))]
     hands = [hand for frame in frames for hand in frame.hands]
     assert hands and all(hand.mano is not None for hand in hands)
-    # Once in the reference view's pipeline, once more after the joints are placed from every view.
-    assert [id(result) for result in fitted] == [id(frame) for frame in frames for _ in range(2)]
+    # Once a frame with hands, to the joints as placed from every view (not the reference view's first).
+    placed = [np.stack([hand.camera for hand in frame.hands]) for frame in frames if frame.hands]
+    assert len(calls) == len(placed)
+    for given, final in zip(calls, placed, strict=True):
+        np.testing.assert_array_equal(given, final)
     for hand in hands:
         assert np.linalg.norm(hand.mano.joints - hand.camera, axis=-1).mean() == pytest.approx(
             hand.mano.error_m
         )
+
+
+def test_multi_view_fits_mano_once_to_the_triangulated_joints(mano_folder: Path) -> None:
+    """Three views of a hand with its keypoints given: the fit gets the joints placed from every view,
+    which differ from the reference view's own placement."""
+    from conftest import GtBuilder
+
+    from hand_pose_core.live.multiview import MultiViewPipeline
+    from hand_pose_core.live.pipeline import GivenHand, HandPosePipeline, PipelineConfig
+    from hand_pose_core.runtime.bundled import model_or_bundled
+    from hand_pose_core.synth.generator import rig_views
+
+    rig = [view for view, _ in rig_views()]
+    lifter = model_or_bundled(None, "lifter")
+    pipeline = HandPosePipeline.load(lifter, rig[0].camera, None, PipelineConfig("given"), mano=mano_folder)
+    calls = []
+    fit = pipeline.mano.fit
+    pipeline.mano.fit = lambda sides, joints, *rest: (calls.append(joints.copy()), fit(sides, joints, *rest))[
+        1
+    ]
+    joints = GtBuilder(1).hand_joints(wrist=(0.2, -0.1, 0.4))
+    given = {view.name: [GivenHand("right", None, view.project(joints))] for view in rig}
+    result = MultiViewPipeline(pipeline, rig).process({}, None, given)
+    (hand,) = result.frame.hands
+    assert len(result.used["right"]) == 3 and len(calls) == 1
+    np.testing.assert_array_equal(calls[0][0], hand.camera)
+    assert np.abs(hand.camera - result.single["right"]).max() > 0.01

@@ -91,16 +91,14 @@ class MultiViewPipeline:
         given = given or {}
         reference = self.views[0]
         result = MultiViewResult(
-            self.reference.process(frames.get(reference.name), None, given.get(reference.name))
+            self.reference.process(frames.get(reference.name), None, given.get(reference.name), finish=False)
         )
         hands = result.frame.hands
         for view in self.views[1:]:
             result.views[view.name] = self._view_hands(view, frames.get(view.name), hands, given, result)
         for hand in hands:
             self._place(hand, result)
-        self.reference.smooth(hands, stamp)
-        if self.reference.mano is not None:
-            self.reference.fit_mano(result.frame)  # again, to the joints placed from every view
+        self.reference.finish(result.frame, stamp)  # smoothing and MANO, on the joints of every view
         return result
 
     def _view_hands(

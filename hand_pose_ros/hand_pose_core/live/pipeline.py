@@ -261,9 +261,15 @@ class HandPosePipeline:
         self.filters.clear()
 
     def process(
-        self, image: np.ndarray | None, stamp: float | None = None, given: list[GivenHand] | None = None
+        self,
+        image: np.ndarray | None,
+        stamp: float | None = None,
+        given: list[GivenHand] | None = None,
+        finish: bool = True,
     ) -> FrameResult:
-        """One frame -> its hands. `stamp` (seconds) drives smoothing; `given` is for benchmark mode."""
+        """One frame -> its hands. `stamp` (seconds) drives smoothing; `given` is for benchmark mode.
+        `finish` False leaves out what follows placement (`finish`), for a caller that places the hands
+        again (the multi-view pipeline)."""
         result = FrameResult()
         try:
             on_device = None
@@ -283,10 +289,16 @@ class HandPosePipeline:
             result.hands = []
             result.skipped.append(("frame", str(exc)))
             return result
-        self.smooth(result.hands, stamp)
-        if self.mano is not None:
-            self.fit_mano(result)
+        if finish:
+            self.finish(result, stamp)
         return result
+
+    def finish(self, result: FrameResult, stamp: float | None) -> None:
+        """What follows placement: One-Euro smoothing of the camera-frame joints (with a stamp, when the
+        settings ask for it), then MANO fitted to them (when the pipeline fits it)."""
+        self._smooth(result.hands, stamp)
+        if self.mano is not None:
+            self._fit_mano(result)
 
     def _turn_to(self, orientation: Orientation) -> Turn:
         return Turn(self.config.orientation, orientation)
@@ -485,9 +497,8 @@ class HandPosePipeline:
         if track is not None:
             track.translation = hand.camera[0].copy()
 
-    def fit_mano(self, result: FrameResult) -> None:
-        """MANO for every placed hand, both in one batch, to its camera-frame joints and 2D keypoints;
-        `process` calls it, and whoever places hands again after `process` (the multi-view pipeline)."""
+    def _fit_mano(self, result: FrameResult) -> None:
+        """MANO for every placed hand, both in one batch, to its camera-frame joints and 2D keypoints."""
         placed = [h for h in result.hands if h.camera is not None and np.isfinite(h.camera).all()]
         if not placed:
             return
@@ -498,9 +509,9 @@ class HandPosePipeline:
             hand.mano = fit
         result.seconds["mano"] = time.perf_counter() - start
 
-    def smooth(self, hands: list[HandResult], stamp: float | None) -> None:
+    def _smooth(self, hands: list[HandResult], stamp: float | None) -> None:
         """One-Euro on the hands' camera-frame joints when the settings ask for it and there is a stamp
-        (seconds); `process` calls it, and whoever places hands again after `process(stamp=None)`."""
+        (seconds)."""
         config = self.config
         if not config.smoothing or stamp is None:
             return
