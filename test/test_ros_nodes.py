@@ -238,6 +238,10 @@ def hands_message(header, joints: np.ndarray):
         keypoints=[point32(x=0.0, y=0.0, z=0.0)] * NUM_JOINTS,
         joints=[point(x=x, y=y, z=z) for x, y, z in joints],
         confidence=np.ones(NUM_JOINTS, np.float32),
+        **{
+            f"mano_{name}": np.zeros(0, np.float32)
+            for name in ("global_orient", "hand_pose", "betas", "transl")
+        },
     )
     return types[HANDS_TYPE](header=header, width=512, height=512, hands=[hand])
 
