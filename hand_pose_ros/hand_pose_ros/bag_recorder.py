@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
@@ -20,6 +20,7 @@ from hand_pose_ros.bag_player import message_class
 from hand_pose_ros.node_base import Parameter, declare_parameters, run_node
 
 DISCOVERY_PERIOD_S = 0.1
+WAKE_PERIOD_S = 0.2
 
 
 PARAMETERS = (
@@ -72,8 +73,18 @@ class BagRecorder(Node):
         self.get_logger().info(f"wrote {self.bag.out} ({counts})")
 
 
+def record(node: BagRecorder) -> None:
+    """Spin until Ctrl-C, waking every WAKE_PERIOD_S even when nothing arrives: a recorder left waiting
+    after Ctrl-C was seen a few times in tests (always just after the recorded node had gone; cause not
+    found), and this loop sees the shut-down context on its next wake whatever woke it."""
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    while node.context.ok():
+        executor.spin_once(timeout_sec=WAKE_PERIOD_S)
+
+
 def main(args: list[str] | None = None) -> None:
-    sys.exit(run_node("bag_recorder", BagRecorder, rclpy.spin, BagRecorder.finish, args))
+    sys.exit(run_node("bag_recorder", BagRecorder, record, BagRecorder.finish, args))
 
 
 if __name__ == "__main__":
