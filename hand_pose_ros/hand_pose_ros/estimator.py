@@ -29,7 +29,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import ChainMap, Counter, OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,6 +280,24 @@ class WindowFrame:
 
     header: Header
     window: EventWindow
+
+
+class FramesOnDemand(Mapping):
+    """Frames by camera, each made by `make(name)` when first read."""
+
+    def __init__(self, names: list[str], make: Callable[[str], np.ndarray | None]) -> None:
+        self.names, self.make = names, make
+
+    def __getitem__(self, name: str) -> np.ndarray | None:
+        if name not in self.names:
+            raise KeyError(name)
+        return self.make(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 class HandPoseEstimator(LifecycleNode):
@@ -661,19 +680,25 @@ class HandPoseEstimator(LifecycleNode):
             return FrameResult(), None, f"image: {exc}"
         return self._run(image, stamp, self._other_views(stamp) if self.multiview is not None else None)
 
-    def _other_views(self, stamp: int) -> dict[str, np.ndarray | None]:
-        """The SLAM cameras' frames paired with the RGB frame's stamp, undistorted; a view without one, or
-        whose frame does not decode, sits this frame out (counted by the multi-view pipeline)."""
-        frames: dict[str, np.ndarray | None] = {}
-        for label, message in self.view_frames.pair(stamp).items():
-            frames[label] = None
-            if message is None:
-                continue
-            try:
-                frames[label] = self.view_undistorters[label].undistort(image_array(message), label)
-            except InputError as exc:
-                self.get_logger().warning(f"{label} frame: {exc}", throttle_duration_sec=LOG_THROTTLE_S)
-        return frames
+    def _other_views(self, stamp: int) -> Mapping[str, np.ndarray | None]:
+        """The SLAM cameras' frames paired with the RGB frame's stamp, undistorted only when the
+        multi-view pipeline asks for one (about 40 ms a SLAM frame: a frame without a hand in the RGB
+        camera never pays it); a view without one, or whose frame does not decode, sits this frame out
+        (counted by the multi-view pipeline)."""
+        paired = self.view_frames.pair(stamp)
+        undistorted: dict[str, np.ndarray | None] = {}
+
+        def undistort(label: str) -> np.ndarray | None:
+            if label not in undistorted:
+                undistorted[label] = None
+                try:
+                    raw = image_array(paired[label])
+                    undistorted[label] = self.view_undistorters[label].undistort(raw, label)
+                except InputError as exc:
+                    self.get_logger().warning(f"{label} frame: {exc}", throttle_duration_sec=LOG_THROTTLE_S)
+            return undistorted[label]
+
+        return FramesOnDemand([label for label, message in paired.items() if message is not None], undistort)
 
     def _process_events(
         self, message: WindowFrame | Image, stamp: int
@@ -711,7 +736,7 @@ class HandPoseEstimator(LifecycleNode):
         return PinholeCamera.linear(width, height, default_focal(width, height))
 
     def _run(
-        self, image: np.ndarray, stamp: int, views: dict[str, np.ndarray | None] | None = None
+        self, image: np.ndarray, stamp: int, views: Mapping[str, np.ndarray | None] | None = None
     ) -> tuple[FrameResult, np.ndarray, str | None]:
         """The pipeline on one frame (image or event frame), or with `views` the multi-view pipeline on it
         and the other cameras' frames; the hands it cannot place left out."""
@@ -723,7 +748,7 @@ class HandPoseEstimator(LifecycleNode):
         if views is None:
             result = self.pipeline.process(image, stamp / NANOSECONDS)
         else:
-            views_result = self.multiview.process({RGB_LABEL: image, **views}, stamp / NANOSECONDS)
+            views_result = self.multiview.process(ChainMap({RGB_LABEL: image}, views), stamp / NANOSECONDS)
             result = views_result.frame
             with self.lock:
                 self.counters.view_fallbacks.update(views_result.fallbacks)

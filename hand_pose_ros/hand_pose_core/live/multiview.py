@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,12 +82,13 @@ class MultiViewPipeline:
 
     def process(
         self,
-        frames: dict[str, np.ndarray | None],
+        frames: Mapping[str, np.ndarray | None],
         stamp: float | None = None,
         given: dict[str, list[GivenHand]] | None = None,
     ) -> MultiViewResult:
         """One set of frames by view name (None or absent: that view has no frame this time) -> the
-        reference view's hands in metres. `given`, by view name, is for benchmark mode."""
+        reference view's hands in metres. `given`, by view name, is for benchmark mode. Another view's
+        frame is read only when the reference view has hands (a mapping may make frames on demand)."""
         given = given or {}
         reference = self.views[0]
         result = MultiViewResult(
@@ -95,7 +96,7 @@ class MultiViewPipeline:
         )
         hands = result.frame.hands
         for view in self.views[1:]:
-            result.views[view.name] = self._view_hands(view, frames.get(view.name), hands, given, result)
+            result.views[view.name] = self._view_hands(view, frames, hands, given, result)
         for hand in hands:
             self._place(hand, result)
         self.reference.finish(result.frame, stamp)  # smoothing and MANO, on the joints of every view
@@ -104,7 +105,7 @@ class MultiViewPipeline:
     def _view_hands(
         self,
         view: View,
-        frame: np.ndarray | None,
+        frames: Mapping[str, np.ndarray | None],
         hands: list[HandResult],
         given: dict[str, list[GivenHand]],
         result: MultiViewResult,
@@ -114,6 +115,7 @@ class MultiViewPipeline:
         if not hands:
             return []
         pipeline = self.pipelines[view.name]
+        frame = frames.get(view.name)
         if frame is None and pipeline.needs_image:
             result.fallbacks[f"{view.name}: no frame"] += len(hands)
             return []

@@ -52,11 +52,11 @@ from hand_pose_core.live.hand_landmarker import FoundHand, HandLandmarker, HandL
 from hand_pose_core.live.tracking import HandTracker, OneEuroFilter, Track, resolve_sides
 from hand_pose_core.mano.fitting import ManoFit, ManoFitter
 from hand_pose_core.runtime.base import Engine
+from hand_pose_core.runtime.bundled import model_or_bundled
+from hand_pose_core.runtime.engines import load_engine
 
 if TYPE_CHECKING:  # torch only where the engines take tensors
     from hand_pose_core.live.device_frames import DeviceFrame
-from hand_pose_core.runtime.bundled import model_or_bundled
-from hand_pose_core.runtime.engines import load_engine
 
 LOCALISATIONS = ("mediapipe", "detector", "given")
 # What may change while frames flow (the node's run-time parameters); the models stay as loaded.
